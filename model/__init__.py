@@ -1,0 +1,1 @@
+"""The models reapcheck checks (installed as reapcheck.model)."""

@@ -1,0 +1,1 @@
+"""Named properties checked over reapcheck's models (installed as reapcheck.properties)."""

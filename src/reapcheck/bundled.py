@@ -1,0 +1,22 @@
+"""The real layouts shipped with reapcheck (anonymized captures, see README "Bundled layouts")."""
+from __future__ import annotations
+
+from importlib.resources import as_file, files
+
+from .model.layout import Layout
+from .model.smaps import load
+
+PREFIX = "bundled/"
+
+
+def names() -> list[str]:
+    """Bundled layout names, sorted, as `bundled/NAME.smaps`."""
+    folder = files("reapcheck") / "layouts"
+    return sorted(PREFIX + f.name for f in folder.iterdir() if f.name.endswith((".smaps", ".maps")))
+
+
+def load_bundled(name: str) -> Layout:
+    """Load `bundled/NAME` (the prefix is optional); the layout keeps that short name."""
+    base = name.removeprefix(PREFIX)
+    with as_file(files("reapcheck") / "layouts" / base) as path:
+        return load(path, shown_as=PREFIX + base)

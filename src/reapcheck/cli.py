@@ -1,0 +1,181 @@
+"""The `reapcheck` command: argument parsing and dispatch; each subcommand's work lives elsewhere."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import bundled, render
+from .anonymize import anonymize
+from .collisions import ENGINES, compare_pairs, to_json, worst_case
+from .model.layout import Layout, LayoutError
+from .model.smaps import format_smaps, load, read_text
+from .model.synthetic import SyntheticSpec, generate, parse_range
+from .model.walks import GRANULARITIES, ORDERS, WalkConfig
+from .progress import Progress
+
+
+class UsageError(Exception):
+    """Bad command line: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _pmd_shift(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 12 <= value <= 63:
+        raise argparse.ArgumentTypeError(f"must be between 12 and 63, not {value}")
+    return value
+
+
+def _walk_options(p: argparse.ArgumentParser, with_order: bool = True) -> None:
+    if with_order:
+        p.add_argument("--order", choices=ORDERS, required=True,
+                       help="the reaper's VMA order: forward (before v6.18) or reverse (the patch)")
+        p.add_argument("--granularity", choices=GRANULARITIES, required=True,
+                       help="vma: overlap inside one VMA; ptl: contention on PTE page-table locks")
+    p.add_argument("--pmd-shift", type=_pmd_shift, default=21, metavar="S",
+                   help="log2 of the address range one PTE page table maps (default 21: 2 MiB)")
+    p.add_argument("--exit-order", choices=ORDERS, default="forward",
+                   help="exit_mmap's VMA order (the kernel's is forward; default forward)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reapcheck", description=(
+        "Model checker for the OOM reaper's VMA walk order against exit_mmap(). "
+        "With no command: compare both orders on the bundled real layouts."))
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("collisions", help="exact worst-case collisions for one layout and walk")
+    p.add_argument("layout", help="a /proc/PID/maps or smaps file, or bundled/NAME")
+    _walk_options(p)
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="graph: networkx state graph; sparse: any size; auto: graph when small")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("compare", help="both orders x both granularities, side by side")
+    p.add_argument("layouts", nargs="*", help="layout files (default: every bundled layout)")
+    _walk_options(p, with_order=False)
+    p.add_argument("--json", action="store_true", help="print a JSON list of results")
+
+    p = sub.add_parser("generate", help="write a synthetic layout in smaps format")
+    p.add_argument("vmas", type=int, help="number of VMAs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", help="VMA sizes, e.g. 4k or 4k-2m (default: a realistic mixture)")
+    p.add_argument("--gap", help="gaps between VMAs, e.g. 0 or 0-64k (default: mostly none)")
+    p.add_argument("--shared", type=float, default=0.10, help="fraction of VM_SHARED VMAs")
+    p.add_argument("--hugetlb", type=float, default=0.01, help="fraction of VM_HUGETLB VMAs")
+    p.add_argument("--pfnmap", type=float, default=0.01, help="fraction of VM_PFNMAP VMAs")
+    p.add_argument("-o", "--out", help="output file (default: stdout)")
+
+    p = sub.add_parser("anonymize", help="replace file names, devices and inodes in a capture")
+    p.add_argument("layout", help="a /proc/PID/maps or smaps capture")
+    p.add_argument("-o", "--out", help="output file (default: stdout)")
+
+    p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
+    p.add_argument("--out", default="results", help="output directory (default: results)")
+    return parser
+
+
+def load_layout(name: str) -> Layout:
+    """A file path, or bundled/NAME for a layout shipped with reapcheck."""
+    if name.startswith(bundled.PREFIX) and not os.path.exists(name):
+        if name not in bundled.names():
+            raise LayoutError(name, None, "no such bundled layout (have: "
+                              + ", ".join(bundled.names()) + ")")
+        return bundled.load_bundled(name)
+    return load(name)
+
+
+def _write(out: str | None, text: str) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    Path(out).write_text(text)
+
+
+def cmd_collisions(args) -> int:
+    layout = load_layout(args.layout)
+    config = WalkConfig(args.order, args.granularity, args.pmd_shift, args.exit_order)
+    progress = Progress(f"{layout.path} {args.order}/{args.granularity}")
+    analysis = worst_case(layout, config, args.engine, progress)
+    progress.close()
+    if args.json:
+        print(json.dumps(to_json(analysis)))
+    else:
+        print(render.collision_summary(analysis))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    names = args.layouts or bundled.names()
+    layouts = [load_layout(name) for name in names]  # every input checked before any work
+    rows = compare_pairs(layouts, args.pmd_shift, args.exit_order, Progress)
+    if args.json:
+        print(json.dumps([to_json(a, witness=False) for pair in rows for a in pair], indent=1))
+    else:
+        print(render.compare_table(rows))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    fields = {"vmas": args.vmas, "seed": args.seed, "shared": args.shared,
+              "hugetlb": args.hugetlb, "pfnmap": args.pfnmap}
+    try:
+        if args.size:
+            fields["sizes"] = parse_range(args.size)
+        if args.gap:
+            fields["gaps"] = parse_range(args.gap)
+        layout = generate(SyntheticSpec(**fields))
+    except ValueError as err:
+        raise UsageError(f"reapcheck generate: {err}") from None
+    _write(args.out, format_smaps(layout))
+    return 0
+
+
+def cmd_anonymize(args) -> int:
+    text = read_text(args.layout, args.layout)
+    _write(args.out, anonymize(text, args.layout))  # anonymize() validates before output
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    write_report(Path(args.out), progress_factory=Progress)
+    return 0
+
+
+COMMANDS = {"collisions": cmd_collisions, "compare": cmd_compare, "generate": cmd_generate,
+            "anonymize": cmd_anonymize, "report": cmd_report}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            args = parser.parse_args(["compare"])
+        return COMMANDS[args.command](args)
+    except UsageError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except LayoutError as err:
+        print(f"reapcheck: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # an output file that cannot be written
+        print(f"reapcheck: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("reapcheck: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,18 @@
+"""What a collision engine answers: data first, rendered by the CLI and the report."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model.walk_product import Action
+
+
+@dataclass(frozen=True)
+class CollisionResult:
+    """The exact worst case over all schedules of one walk product, with a witness."""
+
+    max_collisions: int
+    witness: tuple[Action, ...]  # a complete schedule that reaches max_collisions
+    engine: str  # graph | sparse
+    states: int  # reachable states of the product
+    transitions: int
+    schedules: int | None  # distinct complete schedules; None when not counted

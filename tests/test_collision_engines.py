@@ -1,0 +1,135 @@
+"""The collision engines against each other, against brute force, and against hand counts."""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+from conftest import random_layout
+from oracle import brute_force
+
+from reapcheck.collisions import worst_case
+from reapcheck.engines import graph, sparse
+from reapcheck.engines.schedule import replay
+from reapcheck.model.layout import Layout, Vma
+from reapcheck.model.walk_product import WalkProduct
+from reapcheck.model.walks import WalkConfig
+
+MiB = 1 << 20
+CONFIGS = [(order, gran, exit_order) for order in ("forward", "reverse")
+           for gran in ("vma", "ptl") for exit_order in ("forward", "reverse")]
+
+
+def config(order, gran, exit_order="forward", shift=13):
+    return WalkConfig(order, gran, shift, exit_order)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_engines_match_brute_force_on_tiny_layouts(seed):
+    """Graph and sparse engines give the max found by enumerating every schedule."""
+    rng = random.Random(seed)
+    layout = random_layout(rng, rng.randint(1, 3), max_pages=3, max_gap=1)
+    shift = rng.choice([12, 13, 14])
+    for order, gran, exit_order in CONFIGS:
+        model = WalkProduct.build(layout, WalkConfig(order, gran, shift, exit_order))
+        if sum(map(len, model.items)) > 9:
+            continue  # keep each enumeration under ~50k schedules
+        expected, schedules = brute_force(layout, order, gran, shift, exit_order)
+        by_graph = graph.explore(model)
+        by_sparse = sparse.explore(model)
+        assert by_graph.max_collisions == expected
+        assert by_sparse.max_collisions == expected
+        assert by_graph.schedules == schedules
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_sparse_matches_graph_on_random_layouts(seed):
+    """Hundreds of layouts with shared page tables, zero gaps and every flag kind."""
+    rng = random.Random(1000 + seed)
+    layout = random_layout(rng, rng.randint(1, 9), top=(seed % 10 == 0))
+    shift = rng.choice([12, 13, 14, 15])
+    order, gran, exit_order = CONFIGS[seed % len(CONFIGS)]
+    model = WalkProduct.build(layout, WalkConfig(order, gran, shift, exit_order))
+    by_graph = graph.explore(model)
+    by_sparse = sparse.explore(model)
+    assert by_sparse.max_collisions == by_graph.max_collisions
+    assert (by_sparse.states, by_sparse.transitions) == (by_graph.states, by_graph.transitions)
+    for result in (by_graph, by_sparse):
+        assert replay(model, result.witness).collisions == result.max_collisions
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vma_granularity_hand_checks(seed):
+    """MODEL.md 3: vma forward = reapable VMAs; vma reverse = 1 if any is reapable."""
+    rng = random.Random(5000 + seed)
+    layout = random_layout(rng, rng.randint(1, 40))
+    reapable = sum(1 for v in layout.vmas if v.reapable)
+    fwd = worst_case(layout, config("forward", "vma"), "sparse").result.max_collisions
+    rev = worst_case(layout, config("reverse", "vma"), "sparse").result.max_collisions
+    assert fwd == reapable
+    assert rev == min(1, reapable)
+
+
+def test_vma_schedule_count_is_binomial():
+    """Without mutual exclusion every interleaving of 2m and 2n steps is a schedule."""
+    layout = random_layout(random.Random(7), 5)
+    model = WalkProduct.build(layout, config("reverse", "vma"))
+    m, n = map(len, model.items)
+    assert graph.explore(model).schedules == math.comb(2 * m + 2 * n, 2 * m)
+
+
+def test_two_small_vmas_under_one_lock():
+    """Two reapable 4 KiB VMAs in one 2 MiB region: 3 contentions in either order.
+
+    By hand: the reaper locks A (exit_mmap waits: 1), exit_mmap locks A (the reaper
+    waits: 2), the reaper locks B (exit_mmap waits: 3). A fourth would need the last
+    holder's peer to still have an item to wait for.
+    """
+    layout = Layout.checked("hand", [Vma(0x400000, 0x401000, "rw-p", lineno=1),
+                                     Vma(0x401000, 0x402000, "rw-p", lineno=2)])
+    for order in ("forward", "reverse"):
+        result = worst_case(layout, WalkConfig(order, "ptl"), "graph").result
+        assert result.max_collisions == 3
+        assert worst_case(layout, WalkConfig(order, "vma")).result.max_collisions == (
+            2 if order == "forward" else 1)
+
+
+def test_vmas_in_separate_tables_collide_like_vmas():
+    """One page table per VMA (2 MiB apart): ptl counts equal vma counts."""
+    vmas = [Vma(i * 4 * MiB, i * 4 * MiB + 4096, "rw-p", lineno=i + 1) for i in range(1, 7)]
+    layout = Layout.checked("spread", vmas)
+    for order, expected in (("forward", 6), ("reverse", 1)):
+        assert worst_case(layout, WalkConfig(order, "ptl")).result.max_collisions == expected
+
+
+def test_one_big_vma_pages_ascend_in_both_orders():
+    """A single reapable VMA over 5 page tables: both walkers sweep it low to high,
+    so the worst case is 5 in either reaper order (the walk order only permutes VMAs)."""
+    layout = Layout.checked("big", [Vma(0, 10 * MiB, "rw-p", lineno=1)])
+    for order in ("forward", "reverse"):
+        assert worst_case(layout, WalkConfig(order, "ptl")).result.max_collisions == 5
+
+
+def test_no_reapable_vma_means_no_collision():
+    layout = Layout.checked("shared", [Vma(0, 4096, "rw-s", lineno=1),
+                                       Vma(4096, 8192, "rw-p", frozenset({"ht"}), lineno=2)])
+    for order, gran in itertools.product(("forward", "reverse"), ("vma", "ptl")):
+        analysis = worst_case(layout, WalkConfig(order, gran))
+        assert analysis.result.max_collisions == 0
+        assert all(step.actor == "exit_mmap" for step in analysis.witness.steps)
+
+
+def test_key_runs():
+    assert sparse.key_runs([5, 5, 7, 5]) == [(5, 0, 1), (7, 2, 2), (5, 3, 3)]
+    assert sparse.key_runs([]) == []
+
+
+def test_longest_matched_chain_small_cases():
+    """Longest weakly increasing chain of equal-key pairs, checked by hand."""
+    chain = sparse.longest_matched_chain([1, 2, 3], [3, 2, 1])
+    assert len(chain) == 1
+    chain = sparse.longest_matched_chain([1, 1, 2], [1, 2, 2])
+    assert len(chain) == 4  # (0,0) (1,0) (2,1) (2,2)
+    assert chain == sorted(chain)
+    assert sparse.longest_matched_chain([1, 2], []) == []
