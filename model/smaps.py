@@ -13,13 +13,14 @@ _HEADER = re.compile(
     r"(?:\s+(?P<name>.*?))?)?\s*$")
 _FIELD = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*):(?:\s+(?P<value>.*?))?\s*$")
 _PERMS = re.compile(r"^[r-][w-][x-][ps]$")
-_MNEMONIC = re.compile(r"^[a-z0-9]{2}$")
+_MNEMONIC = re.compile(r"^([a-z0-9]{2}|\?\?)$")  # "??": a set bit without a name
 
 
 def parse_text(text: str, path: str) -> Layout:
     """Parse maps or smaps text; `path` only names the source in errors."""
     vmas: list[dict] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: the kernel escapes nothing else in file names (seq_path).
+    for lineno, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

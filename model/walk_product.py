@@ -16,9 +16,10 @@ from functools import cached_property
 
 from .layout import Layout
 from .ops import CONCRETE, MISSING
-from .walks import ACTORS, Item, WalkConfig, exit_mmap_items, reaper_items
+from .walks import ACTORS, Item, Walk, WalkConfig, exit_mmap_walk, reaper_walk
 
 VARIABLES = ("exit_pos", "reaper_pos")
+MATERIALIZE_LIMIT = 1 << 22  # items; longer walks compute keys on demand
 VERBS = {"vma": ("enter", "leave"), "ptl": ("lock", "unlock")}
 
 
@@ -41,13 +42,17 @@ class WalkProduct:
 
     layout: Layout
     config: WalkConfig
-    items: tuple[tuple[Item, ...], tuple[Item, ...]]  # indexed like ACTORS
-    keys: tuple[tuple[int, ...], tuple[int, ...]]
+    items: tuple[Walk, Walk]  # indexed like ACTORS: each walker's item sequence
 
     @classmethod
     def build(cls, layout: Layout, config: WalkConfig) -> "WalkProduct":
-        items = (exit_mmap_items(layout, config), reaper_items(layout, config))
-        return cls(layout, config, items, tuple(tuple(i.key for i in its) for its in items))
+        return cls(layout, config, (exit_mmap_walk(layout, config), reaper_walk(layout, config)))
+
+    @cached_property
+    def keys(self):
+        """Per actor, the key of each item, for `ops.lookup` (lazy for huge walks)."""
+        return tuple(walk.key_list() if len(walk) <= MATERIALIZE_LIMIT else walk.keys()
+                     for walk in self.items)
 
     @property
     def exclusive(self) -> bool:
@@ -107,5 +112,5 @@ class WalkProduct:
     def item_at(self, state, actor: int) -> Item | None:
         """The item the actor is inside or before; None when done."""
         k = state[actor] // 2
-        its = self.items[actor]
-        return its[k] if k < len(its) else None
+        walk = self.items[actor]
+        return walk.item(k) if k < len(walk) else None

@@ -7,6 +7,7 @@ split PTE lock zap_pte_range() takes (KERNEL.md "The lock the two walkers fight 
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from .layout import DEFAULT_PMD_SHIFT, Layout
@@ -52,19 +53,87 @@ def vma_order(indices, order: str) -> list[int]:
     return sorted(indices, reverse=(order == "reverse"))
 
 
-def items_for(layout: Layout, vmas: list[int], config: WalkConfig) -> tuple[Item, ...]:
-    """Expand VMAs (already in walk order) into items; inside a VMA always low to high."""
-    if config.granularity == "vma":
-        return tuple(Item(i) for i in vmas)
-    return tuple(Item(i, page) for i in vmas
-                 for page in layout.vmas[i].ptl_pages(config.pmd_shift))
+class Walk:
+    """One walker's item sequence, stored as one segment per VMA (never expanded).
+
+    At granularity vma a segment is one item whose key is the VMA index; at ptl it is
+    the VMA's page-table pages, ascending: keys first, first+1, ..., first+size-1.
+    A VMA over terabytes costs one segment, not millions of items.
+    """
+
+    def __init__(self, layout: Layout, vmas: list[int], config: WalkConfig):
+        self.vmas = tuple(vmas)
+        self.ptl = config.granularity == "ptl"
+        if self.ptl:
+            pages = [layout.vmas[i].ptl_pages(config.pmd_shift) for i in self.vmas]
+            self.first = tuple(r.start for r in pages)
+            self.sizes = tuple(len(r) for r in pages)
+        else:
+            self.first = self.vmas
+            self.sizes = (1,) * len(self.vmas)
+        offsets, total = [], 0
+        for size in self.sizes:
+            offsets.append(total)
+            total += size
+        self.offsets = tuple(offsets)
+        self.total = total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def segment_of(self, index: int) -> int:
+        """Which segment (VMA in walk order) holds item `index`."""
+        return bisect_right(self.offsets, index) - 1
+
+    def key(self, index: int) -> int:
+        seg = self.segment_of(index)
+        return self.first[seg] + index - self.offsets[seg]
+
+    def item(self, index: int) -> Item:
+        seg = self.segment_of(index)
+        if not self.ptl:
+            return Item(self.vmas[seg])
+        return Item(self.vmas[seg], self.first[seg] + index - self.offsets[seg])
+
+    def keys(self):
+        """Every item's key, in order (a lazy sequence)."""
+        return _Keys(self)
+
+    def key_list(self) -> list[int]:
+        """Every item's key, materialized (fast: one range per segment)."""
+        out = []
+        for first, size in zip(self.first, self.sizes):
+            out.extend(range(first, first + size))
+        return out
+
+    def vma_list(self) -> list[int]:
+        """The VMA index of every item, materialized."""
+        out = []
+        for vma, size in zip(self.vmas, self.sizes):
+            out.extend([vma] * size)
+        return out
 
 
-def exit_mmap_items(layout: Layout, config: WalkConfig) -> tuple[Item, ...]:
+class _Keys:
+    """Read-only sequence view of a walk's keys, for `ops.lookup`."""
+
+    def __init__(self, walk: Walk):
+        self.walk = walk
+
+    def __len__(self) -> int:
+        return len(self.walk)
+
+    def __getitem__(self, index: int) -> int:
+        if not 0 <= index < len(self.walk):
+            raise IndexError(index)
+        return self.walk.key(index)
+
+
+def exit_mmap_walk(layout: Layout, config: WalkConfig) -> Walk:
     """exit_mmap's unmap_vmas(): every VMA, no filter (KERNEL.md exit_mmap step 2)."""
-    return items_for(layout, vma_order(range(len(layout)), config.exit_order), config)
+    return Walk(layout, vma_order(range(len(layout)), config.exit_order), config)
 
 
-def reaper_items(layout: Layout, config: WalkConfig) -> tuple[Item, ...]:
+def reaper_walk(layout: Layout, config: WalkConfig) -> Walk:
     """__oom_reap_task_mm(): the reapable VMAs only, in the order under test."""
-    return items_for(layout, vma_order(layout.reapable, config.order), config)
+    return Walk(layout, vma_order(layout.reapable, config.order), config)

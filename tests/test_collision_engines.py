@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 
@@ -55,8 +56,10 @@ def test_sparse_matches_graph_on_random_layouts(seed):
     by_sparse = sparse.explore(model)
     assert by_sparse.max_collisions == by_graph.max_collisions
     assert (by_sparse.states, by_sparse.transitions) == (by_graph.states, by_graph.transitions)
-    for result in (by_graph, by_sparse):
-        assert replay(model, result.witness).collisions == result.max_collisions
+    assert replay(model, by_graph.witness).collisions == by_graph.max_collisions
+    sparse_witness = list(sparse.realize(model, by_sparse.moves))
+    assert replay(model, sparse_witness).collisions == by_sparse.max_collisions
+    assert sparse.matched_blocks(model, by_sparse.moves) == by_sparse.max_collisions
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -117,7 +120,7 @@ def test_no_reapable_vma_means_no_collision():
     for order, gran in itertools.product(("forward", "reverse"), ("vma", "ptl")):
         analysis = worst_case(layout, WalkConfig(order, gran))
         assert analysis.result.max_collisions == 0
-        assert all(step.actor == "exit_mmap" for step in analysis.witness.steps)
+        assert all(step.actor == "exit_mmap" for step in analysis.steps())
 
 
 def test_key_runs():
@@ -133,3 +136,35 @@ def test_longest_matched_chain_small_cases():
     assert len(chain) == 4  # (0,0) (1,0) (2,1) (2,2)
     assert chain == sorted(chain)
     assert sparse.longest_matched_chain([1, 2], []) == []
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_segment_chain_matches_per_item_chain(seed):
+    """The segment algorithm (exit_mmap ascending) equals the per-item algorithm on larger
+    layouts than the graph engine can take, with long VMAs (diagonals) and shared tables."""
+    rng = random.Random(9000 + seed)
+    layout = random_layout(rng, rng.randint(20, 120), max_pages=rng.choice([3, 12, 40]),
+                           top=(seed % 7 == 0))
+    order, gran = ("forward", "reverse")[seed % 2], ("vma", "ptl")[seed // 2 % 2]
+    model = WalkProduct.build(layout, WalkConfig(order, gran, rng.choice([12, 13, 15])))
+    exit_walk, reaper_walk = model.items
+    per_item = sparse.longest_matched_chain(exit_walk.key_list(), reaper_walk.key_list())
+    pieces = sparse.ascending_chain(exit_walk, reaper_walk)
+    assert sum(length for *_, length, _ in pieces) == len(per_item)
+    moves = sparse.staircase(pieces, len(exit_walk), len(reaper_walk))
+    assert sparse.matched_blocks(model, moves) == len(per_item)
+    assert replay(model, sparse.realize(model, moves)).collisions == len(per_item)
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_fast_witness_steps_equal_replay(seed):
+    """The fast step renderer for long witnesses gives exactly the replayed steps."""
+    rng = random.Random(12000 + seed)
+    layout = random_layout(rng, rng.randint(1, 25), max_pages=rng.choice([2, 6]))
+    order, gran, exit_order = CONFIGS[seed % len(CONFIGS)]
+    model = WalkProduct.build(layout, WalkConfig(order, gran, rng.choice([12, 13, 14]), exit_order))
+    moves = sparse.explore(model).moves
+    replayed = replay(model, sparse.realize(model, moves)).steps
+    fast = tuple(sparse.witness_steps(model, moves))
+    assert fast == replayed
+    assert all(json.loads(s.json_text()) == s.to_json() for s in fast)

@@ -23,8 +23,8 @@ def anonymize(text: str, path: str) -> str:
     parse_text(text, path)  # refuse anything that is not a layout
     files: dict[str, int] = {}
     out = []
-    for line in text.splitlines():
-        m = _HEADER.match(line)
+    for line in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
+        m = _HEADER.match(line.strip())
         if m is None:
             out.append(line)
             continue
@@ -32,19 +32,16 @@ def anonymize(text: str, path: str) -> str:
         if m["inode"] == "0" and (not name or name in KERNEL_NAMES):
             out.append(line)
             continue
-        if name in KERNEL_NAMES:
+        deleted = " (deleted)" if name.endswith(" (deleted)") else ""
+        base = name[: -len(deleted)] if deleted else name
+        number = files.setdefault(base or f"{m['dev']}:{m['inode']}", len(files) + 1)
+        if name in KERNEL_NAMES or not name:
             new_name = name
-        elif name.startswith("[anon") or name.startswith("[anon_shmem"):
+        elif name.startswith("[anon"):
             new_name = "[anon:named]"
         else:
-            deleted = " (deleted)" if name.endswith(" (deleted)") else ""
-            base = name[: -len(deleted)] if deleted else name
-            new_name = f"/file/{files.setdefault(base, len(files) + 1)}{deleted}"
-        inode = str(files.get(_base(name), 0)) if m["inode"] != "0" else "0"
+            new_name = f"/file/{number}{deleted}"
+        inode = str(number) if m["inode"] != "0" else "0"
         header = f"{m['range']}00:00{m['sp']}{inode}"
-        out.append(f"{header:<73}{new_name}")
+        out.append(f"{header:<73}{new_name}".rstrip() if not new_name else f"{header:<73}{new_name}")
     return "\n".join(out) + "\n"
-
-
-def _base(name: str) -> str:
-    return name[: -len(" (deleted)")] if name.endswith(" (deleted)") else name

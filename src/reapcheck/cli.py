@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import bundled, render
 from .anonymize import anonymize
-from .collisions import ENGINES, compare_pairs, to_json, worst_case
+from .collisions import ENGINES, compare_pairs, summary_json, worst_case, write_json
 from .model.layout import Layout, LayoutError
 from .model.smaps import format_smaps, load, read_text
 from .model.synthetic import SyntheticSpec, generate, parse_range
@@ -109,7 +109,7 @@ def cmd_collisions(args) -> int:
     analysis = worst_case(layout, config, args.engine, progress)
     progress.close()
     if args.json:
-        print(json.dumps(to_json(analysis)))
+        write_json(analysis, sys.stdout)
     else:
         print(render.collision_summary(analysis))
     return 0
@@ -120,7 +120,7 @@ def cmd_compare(args) -> int:
     layouts = [load_layout(name) for name in names]  # every input checked before any work
     rows = compare_pairs(layouts, args.pmd_shift, args.exit_order, Progress)
     if args.json:
-        print(json.dumps([to_json(a, witness=False) for pair in rows for a in pair], indent=1))
+        print(json.dumps([summary_json(a) for pair in rows for a in pair], indent=1))
     else:
         print(render.compare_table(rows))
     return 0
@@ -171,11 +171,21 @@ def main(argv=None) -> int:
     except LayoutError as err:
         print(f"reapcheck: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `reapcheck ... --json | head`: not an error
+        _silence_stdout()
+        return 0
     except OSError as err:  # an output file that cannot be written
         print(f"reapcheck: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("reapcheck: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -1,17 +1,20 @@
 """Worst-case collisions of one layout under one walk configuration: engine choice, check, JSON."""
 from __future__ import annotations
 
+import json
+from itertools import islice
 from dataclasses import dataclass
 
 from .engines import graph, sparse
 from .engines.result import CollisionResult
-from .engines.schedule import Replay, replay
+from .engines.schedule import replay, replay_steps
 from .model.layout import Layout
 from .model.walk_product import WalkProduct
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 
 ENGINES = ("auto", "graph", "sparse")
 GRAPH_STATE_LIMIT = 50_000  # auto: build the networkx graph up to this many states
+REPLAY_LIMIT = 100_000  # witness steps checked by a full replay before the answer is given
 
 
 @dataclass(frozen=True)
@@ -19,12 +22,36 @@ class Analysis:
     layout: Layout
     model: WalkProduct
     result: CollisionResult
-    witness: Replay  # the witness re-executed against the model
+
+    def actions(self):
+        """The witness schedule's actions, in order (lazy for the sparse engine)."""
+        if self.result.witness is not None:
+            return iter(self.result.witness)
+        return sparse.realize(self.model, self.result.moves)
+
+    def steps(self):
+        """The witness's Steps, in order (a generator): replayed against the model, or
+        for long sparse witnesses rendered from the staircase (checked in worst_case)."""
+        if self.witness_length > REPLAY_LIMIT:
+            return sparse.witness_steps(self.model, self.result.moves)
+        return replay_steps(self.model, self.actions())
+
+    @property
+    def witness_length(self) -> int:
+        if self.result.witness is not None:
+            return len(self.result.witness)
+        return 2 * sum(len(walk) for walk in self.model.items)
 
 
 def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
                progress=None) -> Analysis:
-    """Find the worst case, then replay its witness: an engine's claim is never printed unchecked."""
+    """Find the worst case and check its witness: an engine's claim is never printed unchecked.
+
+    Witnesses up to REPLAY_LIMIT steps are replayed step by step against the model and
+    their collisions recounted with the property; longer sparse witnesses are checked by
+    counting the matched blocks their staircase crosses (the same number, see
+    engines/sparse.py; the tests show both checks agree), and replayed when printed.
+    """
     model = WalkProduct.build(layout, config)
     if engine == "auto":
         states, _ = sparse.state_space_size(model)
@@ -35,17 +62,21 @@ def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
         result = sparse.explore(model, progress)
     else:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    checked = replay(model, result.witness)
-    if checked.collisions != result.max_collisions:
-        raise AssertionError(f"{result.engine} engine's witness has {checked.collisions} "
+    analysis = Analysis(layout, model, result)
+    if analysis.witness_length <= REPLAY_LIMIT:
+        found = replay(model, analysis.actions()).collisions
+    else:
+        found = sparse.matched_blocks(model, result.moves)
+    if found != result.max_collisions:
+        raise AssertionError(f"{result.engine} engine's witness has {found} "
                              f"collisions, not the claimed {result.max_collisions}")
-    return Analysis(layout, model, result, checked)
+    return analysis
 
 
-def to_json(analysis: Analysis, witness: bool = True) -> dict:
-    """The object `reapcheck collisions --json` prints (README, "Output")."""
+def summary_json(analysis: Analysis) -> dict:
+    """Every field of `collisions --json` except the witness."""
     cfg, res = analysis.model.config, analysis.result
-    out = {
+    return {
         "layout": analysis.layout.path,
         "vmas": len(analysis.layout),
         "reapable": len(analysis.layout.reapable),
@@ -61,9 +92,18 @@ def to_json(analysis: Analysis, witness: bool = True) -> dict:
         "transitions": res.transitions,
         "schedules": res.schedules,
     }
-    if witness:
-        out["witness"] = [step.to_json() for step in analysis.witness.steps]
-    return out
+
+
+def write_json(analysis: Analysis, stream) -> None:
+    """`collisions --json`: one object, the witness streamed step by step (it can be long)."""
+    head = json.dumps(summary_json(analysis))
+    stream.write(head[:-1] + ', "witness": [')
+    steps = analysis.steps()
+    while chunk := [step.json_text() for step in islice(steps, 8192)]:
+        stream.write(", ".join(chunk))
+        if len(chunk) == 8192:
+            stream.write(", ")
+    stream.write("]}\n")
 
 
 def compare_pairs(layouts, pmd_shift: int = 21, exit_order: str = "forward",

@@ -1,6 +1,8 @@
 """Text renderings of collision results (data in, plain text out; 80 columns)."""
 from __future__ import annotations
 
+from itertools import islice
+
 from tabulate import tabulate
 
 from .collisions import Analysis
@@ -16,8 +18,8 @@ def reduction(forward: int, reverse: int) -> str:
 def collision_summary(analysis: Analysis) -> str:
     """A few lines for `reapcheck collisions` without --json."""
     layout, cfg, res = analysis.layout, analysis.model.config, analysis.result
-    hits = [i + 1 for i, step in enumerate(analysis.witness.steps) if step.collision]
-    shown = ", ".join(map(str, hits[:12])) + (", ..." if len(hits) > 12 else "")
+    hits = list(islice((i + 1 for i, step in enumerate(analysis.steps()) if step.collision), 12))
+    shown = ", ".join(map(str, hits)) + (", ..." if res.max_collisions > 12 else "")
     gran = f"ptl (PMD shift {cfg.pmd_shift})" if cfg.granularity == "ptl" else "vma"
     schedules = "" if res.schedules is None else f", {res.schedules} schedules"
     lines = [
@@ -27,7 +29,7 @@ def collision_summary(analysis: Analysis) -> str:
         f"reaper {len(analysis.model.items[1])}",
         f"worst case:  {res.max_collisions} collisions over all schedules",
         f"engine:      {res.engine}: {res.states} states, {res.transitions} transitions{schedules}",
-        f"witness:     {len(analysis.witness.steps)} steps; collisions at steps {shown or 'none'}",
+        f"witness:     {analysis.witness_length} steps; collisions at steps {shown or 'none'}",
     ]
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from . import bundled, render
-from .collisions import compare_pairs, to_json
+from .collisions import compare_pairs, summary_json
 
 SCHEMA_VERSION = 1
 
@@ -37,7 +37,7 @@ def write_report(out: Path, progress_factory=None) -> None:
     pairs = compare_pairs(layouts, progress_factory=progress_factory)
     data = {
         "version": SCHEMA_VERSION,
-        "collisions": [to_json(a, witness=False) for pair in pairs for a in pair],
+        "collisions": [summary_json(a) for pair in pairs for a in pair],
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -42,7 +42,7 @@ def explore(model: WalkProduct, max_states: int | None = None) -> CollisionResul
     """Worst-case collisions, a witness and the state-space sizes, from the full graph."""
     graph = build_graph(model, max_states)
     init = model.init()
-    final = tuple(2 * len(items) for items in model.items)
+    final = tuple(2 * len(walk) for walk in model.items)
     if not nx.is_directed_acyclic_graph(graph):  # positions only grow; a cycle is a model bug
         raise AssertionError("walk product state graph has a cycle")
     best = {init: 0}
@@ -61,5 +61,5 @@ def explore(model: WalkProduct, max_states: int | None = None) -> CollisionResul
         state, action = back[state]
         witness.append(action)
     witness.reverse()
-    return CollisionResult(best[final], tuple(witness), "graph", graph.number_of_nodes(),
+    return CollisionResult(best[final], tuple(witness), None, "graph", graph.number_of_nodes(),
                            graph.number_of_edges(), paths[final])

@@ -11,7 +11,8 @@ class CollisionResult:
     """The exact worst case over all schedules of one walk product, with a witness."""
 
     max_collisions: int
-    witness: tuple[Action, ...]  # a complete schedule that reaches max_collisions
+    witness: tuple[Action, ...] | None  # a complete schedule that reaches max_collisions
+    moves: bytes | None  # or: its block moves (0 exit_mmap, 1 reaper), see engines/sparse.py
     engine: str  # graph | sparse
     states: int  # reachable states of the product
     transitions: int

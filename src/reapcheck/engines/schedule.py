@@ -38,6 +38,12 @@ class Step:
         out["collision"] = self.collision
         return out
 
+    def json_text(self) -> str:
+        """json.dumps(self.to_json()), written out fast for witnesses of millions of steps."""
+        ptl = "" if self.ptl is None else f', "ptl": {self.ptl}'
+        return (f'{{"actor": "{self.actor}", "action": "{self.action}", "vma": {self.vma}'
+                f'{ptl}, "collision": {"true" if self.collision else "false"}}}')
+
 
 @dataclass(frozen=True)
 class Replay:
@@ -45,10 +51,11 @@ class Replay:
     collisions: int
 
 
-def replay(model: WalkProduct, actions) -> Replay:
-    """Execute `actions` from Init; raise IllegalStep at the first one the model forbids."""
+def replay_steps(model: WalkProduct, actions):
+    """Execute `actions` from Init, yielding each Step; raise IllegalStep at the first the
+    model forbids, or at the end if the walkers are not both done."""
     state = model.init()
-    steps = []
+    index = -1
     for index, action in enumerate(actions):
         if action not in model.actions:
             raise IllegalStep(index, f"{action.actor} {action.verb} is not an action of this model")
@@ -56,12 +63,17 @@ def replay(model: WalkProduct, actions) -> Replay:
             raise IllegalStep(index, f"{action.actor} cannot {action.verb} in state {state}")
         item = model.item_at(state, ACTORS.index(action.actor))
         after = model.update(state, action)
-        steps.append(Step(action.actor, action.verb, item.vma, item.ptl,
-                          bool(is_collision(model, state, after))))
+        yield Step(action.actor, action.verb, item.vma, item.ptl,
+                   bool(is_collision(model, state, after)))
         state = after
     if not model.done(state):
-        raise IllegalStep(len(steps), f"schedule ends in {state}, before both walkers are done")
-    return Replay(tuple(steps), sum(s.collision for s in steps))
+        raise IllegalStep(index + 1, f"schedule ends in {state}, before both walkers are done")
+
+
+def replay(model: WalkProduct, actions) -> Replay:
+    """Execute `actions` from Init and collect the steps (see replay_steps)."""
+    steps = tuple(replay_steps(model, actions))
+    return Replay(steps, sum(s.collision for s in steps))
 
 
 def actions_from_json(steps) -> list[Action]:

@@ -17,11 +17,14 @@ reaper item of its key, never a x b. Time O((m + n) log n), memory O(m + n).
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from itertools import groupby
 
-from ..model.walk_product import Action, WalkProduct
+from ..model.walk_product import WalkProduct
+from ..model.walks import Walk
 from .result import CollisionResult
+from .schedule import Step
 
 
 def key_runs(keys) -> list[tuple[int, int, int]]:
@@ -96,53 +99,211 @@ def longest_matched_chain(exit_keys, reaper_keys, progress=None) -> list[tuple[i
     return chain
 
 
-def staircase(chain, m: int, n: int) -> list[int]:
-    """Block moves (0 = exit_mmap finishes an item, 1 = the reaper does) through every chain pair."""
-    moves, k, l = [], 0, 0
-    for k2, l2 in [*chain, (m, n)]:
-        moves += [0] * (k2 - k) + [1] * (l2 - l)
-        k, l = k2, l2
-    return moves
+class _Fenwick:
+    """Prefix maximum over sorted coordinates, each slot remembering the node that set it."""
+
+    def __init__(self, coords):
+        self.coords = coords
+        self.val = [0] * (len(coords) + 1)
+        self.node = [-1] * (len(coords) + 1)
+
+    def query(self, coord: int) -> tuple[int, int]:
+        """Best (value, node) at coordinates <= coord (value 0, node -1 if none)."""
+        i, best, node = bisect_right(self.coords, coord), 0, -1
+        val, nodes = self.val, self.node
+        while i:
+            if val[i] > best:
+                best, node = val[i], nodes[i]
+            i &= i - 1
+        return best, node
+
+    def update(self, coord: int, value: int, node: int) -> None:
+        i, n = bisect_right(self.coords, coord), len(self.coords)
+        val, nodes = self.val, self.node
+        while i <= n and val[i] < value:  # parents cover children: stop at the first >=
+            val[i], nodes[i] = value, node
+            i += i & -i
 
 
-def realize(model: WalkProduct, moves) -> list[Action]:
-    """Turn block moves into a schedule that collides once in every matched block it crosses.
+def ascending_chain(exit_walk: Walk, reaper_walk: Walk, progress=None):
+    """Longest matched chain when exit_mmap's keys never decrease (its kernel order).
+
+    Works on segments (one per VMA), never on expanded items. A key strictly inside a
+    VMA's page range belongs to no other VMA: it occurs once in each walk, so a reapable
+    VMA's interior is one diagonal of matches, answered with one query and one update.
+    Keys at segment ends (page tables shared between VMAs) get the run treatment of
+    `longest_matched_chain`. Returns pieces (k, l, length, diagonal): `length` matched
+    pairs from (k, l), down column l (rows k, k+1, ...) or along the diagonal.
+    """
+    exit_rows = defaultdict(list)  # key at a segment end -> exit_mmap rows with that key
+    for first, size, offset in zip(exit_walk.first, exit_walk.sizes, exit_walk.offsets):
+        exit_rows[first].append(offset)
+        if size > 1:
+            exit_rows[first + size - 1].append(offset + size - 1)
+    exit_offset = dict(zip(exit_walk.vmas, exit_walk.offsets))
+    end_cols = defaultdict(list)  # key at a segment end -> reaper columns with that key
+    diagonals = []  # (first key, first exit row, first column, length)
+    for vma, first, size, offset in zip(reaper_walk.vmas, reaper_walk.first,
+                                        reaper_walk.sizes, reaper_walk.offsets):
+        end_cols[first].append(offset)
+        if size > 1:
+            end_cols[first + size - 1].append(offset + size - 1)
+        if size > 2:
+            diagonals.append((first + 1, exit_offset[vma] + 1, offset + 1, size - 2))
+    events = sorted([(key, -1, 0, 0) for key in end_cols] + diagonals)
+    coords = sorted({c for cols in end_cols.values() for c in cols}
+                    | {c for _, _, c, _ in diagonals}
+                    | {c + size - 1 for _, _, c, size in diagonals})
+    tree = _Fenwick(coords)
+    nodes = []  # (k, l, length, diagonal, back)
+    for number, (key, row, col, size) in enumerate(events):
+        if progress is not None and number % 4096 == 0:
+            progress(number, len(events))
+        if row >= 0:  # a VMA's interior: one diagonal
+            best, back = tree.query(col)
+            nodes.append((row, col, size, True, back))
+            tree.update(col + size - 1, best + size, len(nodes) - 1)
+            continue
+        rows = sorted(exit_rows[key])
+        fresh = []
+        prev_val, prev_node = -1, -1
+        for c in sorted(end_cols[key]):
+            best, back = tree.query(c)
+            if prev_node >= 0 and prev_val + 1 > best + len(rows):
+                value = prev_val + 1  # continue along the run's last row
+                nodes.append((rows[-1], c, 1, False, prev_node))
+            else:
+                value = best + len(rows)  # enter the run: down column c
+                nodes.append((rows[0], c, len(rows), False, back))
+            prev_val, prev_node = value, len(nodes) - 1
+            fresh.append((c, value, prev_node))
+        for c, value, node in fresh:  # after all queries: a run never chains onto itself
+            tree.update(c, value, node)
+    _, node = tree.query(coords[-1] if coords else 0)
+    pieces = []
+    while node >= 0:
+        k, l, length, diagonal, node = nodes[node]
+        pieces.append((k, l, length, diagonal))
+    pieces.reverse()
+    return pieces
+
+
+EXIT_MOVE, REAPER_MOVE = b"\x00", b"\x01"
+
+
+def staircase(pieces, m: int, n: int) -> bytes:
+    """Block moves (0: exit_mmap finishes an item, 1: the reaper does) through every piece."""
+    moves = bytearray()
+    k = l = 0
+    for k2, l2, length, diagonal in pieces:
+        moves += EXIT_MOVE * (k2 - k) + REAPER_MOVE * (l2 - l)
+        if diagonal:
+            moves += (EXIT_MOVE + REAPER_MOVE) * (length - 1)
+            k, l = k2 + length - 1, l2 + length - 1
+        else:
+            moves += EXIT_MOVE * (length - 1)
+            k, l = k2 + length - 1, l2
+    moves += EXIT_MOVE * (m - k) + REAPER_MOVE * (n - l)
+    return bytes(moves)
+
+
+def matched_blocks(model: WalkProduct, moves: bytes) -> int:
+    """Matched blocks a staircase crosses: the collisions of its realization (a check)."""
+    exit_keys, reaper_keys = (walk.key_list() for walk in model.items)
+    m, n = len(exit_keys), len(reaper_keys)
+    k = l = 0
+    count = int(m > 0 and n > 0 and exit_keys[0] == reaper_keys[0])
+    for move in moves:
+        if move:
+            l += 1
+        else:
+            k += 1
+        if k < m and l < n and exit_keys[k] == reaper_keys[l]:
+            count += 1
+    return count
+
+
+def realize(model: WalkProduct, moves: bytes):
+    """Yield the schedule of `moves` that collides once in every matched block it crosses.
 
     ptl: each item is locked and unlocked at a block corner, where the other actor
     waits exactly when its next item shares the lock. vma: both actors stay inside
     an item and hand over (leave, enter next), so every block is a both-inside state.
     """
-    actions = model.actions
+    actions = model.actions  # (exit enter, exit leave, reaper enter, reaper leave)
     if model.exclusive:
-        per_move = ((actions[0], actions[1]), (actions[2], actions[3]))  # (lock, unlock)
-        return [a for who in moves for a in per_move[who]]
-    enter = (actions[0], actions[2])
-    leave = (actions[1], actions[3])
-    sizes = [len(items) for items in model.items]
-    schedule = [enter[who] for who in (0, 1) if sizes[who]]
+        for who in moves:
+            yield actions[2 * who]
+            yield actions[2 * who + 1]
+        return
+    sizes = [len(walk) for walk in model.items]
+    for who in (0, 1):
+        if sizes[who]:
+            yield actions[2 * who]
     done = [0, 0]
     for who in moves:
-        schedule.append(leave[who])
+        yield actions[2 * who + 1]
         done[who] += 1
         if done[who] < sizes[who]:
-            schedule.append(enter[who])
-    return schedule
+            yield actions[2 * who]
+
+
+def witness_steps(model: WalkProduct, moves: bytes):
+    """The Steps of `realize(model, moves)`, computed directly from the staircase.
+
+    Equal, step for step, to replaying the realization against the model (the tests
+    check this on every random layout); used to print long witnesses in seconds.
+    """
+    exit_keys, reaper_keys = keys = [walk.key_list() for walk in model.items]
+    vmas = [walk.vma_list() for walk in model.items]
+    names = [(a.actor, a.verb) for a in model.actions]
+    sizes = (len(exit_keys), len(reaper_keys))
+    ptl = model.exclusive
+    pos = [0, 0]  # next item of each actor (ptl), or the item it is inside (vma)
+
+    def step(who, verb_index, item, collision):
+        actor, verb = names[2 * who + verb_index]
+        return Step(actor, verb, vmas[who][item], keys[who][item] if ptl else None, collision)
+
+    if not ptl:
+        if sizes[0]:
+            yield step(0, 0, 0, False)
+        if sizes[1]:
+            yield step(1, 0, 0, sizes[0] > 0 and exit_keys[0] == reaper_keys[0])
+    for who in moves:
+        mine, other = pos[who], pos[1 - who]
+        other_live = other < sizes[1 - who]
+        if ptl:  # lock: the other waits if its next item needs this lock
+            yield step(who, 0, mine, other_live and keys[who][mine] == keys[1 - who][other])
+            yield step(who, 1, mine, False)
+            pos[who] += 1
+            continue
+        yield step(who, 1, mine, False)
+        pos[who] += 1
+        if pos[who] < sizes[who]:  # enter next: both inside one VMA?
+            mine = pos[who]
+            yield step(who, 0, mine, other_live and keys[who][mine] == keys[1 - who][other])
 
 
 def state_space_size(model: WalkProduct) -> tuple[int, int]:
     """Reachable states and transitions, counted without enumerating them.
 
-    The full grid, minus (ptl) one state per matched pair where both would hold the same
-    lock; each such state has two in- and two out-edges, shared with no other.
+    The full grid, minus (ptl) one state per matched pair, where both would hold the same
+    lock; each such state has two in- and two out-edges, shared with no other. A key
+    inside a VMA's page range matches one exit_mmap item; a key at a segment end matches
+    every VMA that ends or starts in that page table.
     """
-    m, n = (len(items) for items in model.items)
+    m, n = (len(walk) for walk in model.items)
     states = (2 * m + 1) * (2 * n + 1)
     transitions = 2 * m * (2 * n + 1) + 2 * n * (2 * m + 1)
     if model.exclusive:
-        count = defaultdict(int)
-        for key in model.keys[1]:
-            count[key] += 1
-        forbidden = sum(count.get(key, 0) for key in model.keys[0])
+        exit_count = defaultdict(int)
+        for first, size in zip(model.items[0].first, model.items[0].sizes):
+            for key in {first, first + size - 1}:
+                exit_count[key] += 1
+        forbidden = 0
+        for first, size in zip(model.items[1].first, model.items[1].sizes):
+            forbidden += max(size - 2, 0) + sum(exit_count[key] for key in {first, first + size - 1})
         states -= forbidden
         transitions -= 4 * forbidden
     return states, transitions
@@ -150,8 +311,13 @@ def state_space_size(model: WalkProduct) -> tuple[int, int]:
 
 def explore(model: WalkProduct, progress=None) -> CollisionResult:
     """Worst case and witness for a walk product of any size."""
-    m, n = (len(items) for items in model.items)
-    chain = longest_matched_chain(model.keys[0], model.keys[1], progress)
-    witness = realize(model, staircase(chain, m, n))
+    exit_walk, reaper_walk = model.items
+    if model.config.exit_order == "forward":
+        pieces = ascending_chain(exit_walk, reaper_walk, progress)
+    else:  # exit_mmap's keys go down somewhere: the general per-item algorithm
+        chain = longest_matched_chain(exit_walk.key_list(), reaper_walk.key_list(), progress)
+        pieces = [(k, l, 1, False) for k, l in chain]
+    moves = staircase(pieces, len(exit_walk), len(reaper_walk))
     states, transitions = state_space_size(model)
-    return CollisionResult(len(chain), tuple(witness), "sparse", states, transitions, None)
+    best = sum(length for _, _, length, _ in pieces)
+    return CollisionResult(best, None, moves, "sparse", states, transitions, None)
