@@ -1,6 +1,7 @@
 """Benchmark: exact worst-case collisions on large synthetic layouts.
 
-Prints, for 1,000, 10,000 and 65,530 (vm.max_map_count) VMAs, both granularities and both
+Prints, for 1,000, 10,000 and 65,530 (vm.max_map_count) VMAs, and for a layout holding one
+16 TiB VMA (2**23 page tables: the segment engine never expands it), both granularities and both
 reaper orders: items per walker, the answer, wall time and peak RSS of a fresh process per
 case (so each figure includes the witness replay but not other cases' memory).
 
@@ -16,7 +17,12 @@ import subprocess
 import sys
 import time
 
-SIZES = (1000, 10000, 65530)
+SIZES = (1000, 10000, 65530, 0)  # 0: the 16 TiB VMA layout below
+HUGE = """1000-2000 rw-p 00000000 00:00 0
+100000000000-200000000000 rw-p 00000000 00:00 0
+200000001000-200000002000 rw-p 00000000 00:00 0
+7ffff7000000-7ffff7001000 rw-p 00000000 00:00 0
+"""
 
 
 def one_case(vmas: int, order: str, granularity: str, seed: int) -> dict:
@@ -25,7 +31,11 @@ def one_case(vmas: int, order: str, granularity: str, seed: int) -> dict:
     from reapcheck.model.synthetic import SyntheticSpec, generate
     from reapcheck.model.walks import WalkConfig
 
-    layout = generate(SyntheticSpec(vmas=vmas, seed=seed))
+    if vmas == 0:  # the terabyte case: one 16 TiB VMA (2**23 page tables) among small ones
+        from reapcheck.model.smaps import parse_text
+        layout = parse_text(HUGE, "huge")
+    else:
+        layout = generate(SyntheticSpec(vmas=vmas, seed=seed))
     start = time.perf_counter()
     analysis = worst_case(layout, WalkConfig(order, granularity), "sparse")
     seconds = time.perf_counter() - start
@@ -63,7 +73,7 @@ def main() -> int:
                                      check=True, capture_output=True, text=True).stdout
                 r = json.loads(out)
                 worst = (max(worst[0], r["seconds"]), max(worst[1], r["peak_mib"]))
-                line = (f"{vmas:>6} {gran:<4} {order:<8} {r['exit_items']:>10} "
+                line = (f"{vmas or '16TiB':>6} {gran:<4} {order:<8} {r['exit_items']:>10} "
                         f"{r['reaper_items']:>12} {r['max_collisions']:>7} "
                         f"{r['seconds']:>7.2f} {r['peak_mib']:>8.1f}")
                 print(line, flush=True)

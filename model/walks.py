@@ -106,12 +106,11 @@ class Walk:
             out.extend(range(first, first + size))
         return out
 
-    def vma_list(self) -> list[int]:
-        """The VMA index of every item, materialized."""
-        out = []
-        for vma, size in zip(self.vmas, self.sizes):
-            out.extend([vma] * size)
-        return out
+    def iter_items(self):
+        """(vma, key) of every item, in order, generated one by one (never materialized)."""
+        for vma, first, size in zip(self.vmas, self.first, self.sizes):
+            for key in range(first, first + size):
+                yield vma, key
 
 
 class _Keys:

@@ -208,17 +208,16 @@ def staircase(pieces, m: int, n: int) -> bytes:
 
 
 def matched_blocks(model: WalkProduct, moves: bytes) -> int:
-    """Matched blocks a staircase crosses: the collisions of its realization (a check)."""
-    exit_keys, reaper_keys = (walk.key_list() for walk in model.items)
-    m, n = len(exit_keys), len(reaper_keys)
-    k = l = 0
-    count = int(m > 0 and n > 0 and exit_keys[0] == reaper_keys[0])
-    for move in moves:
-        if move:
-            l += 1
-        else:
-            k += 1
-        if k < m and l < n and exit_keys[k] == reaper_keys[l]:
+    """Matched blocks a staircase crosses: the collisions of its realization (a check).
+
+    Walks both item sequences with cursors, so a VMA over terabytes costs time, not memory.
+    """
+    cursors = [walk.iter_items() for walk in model.items]
+    here = [next(cursor, None) for cursor in cursors]  # (vma, key) of each actor's item
+    count = int(None not in here and here[0][1] == here[1][1])
+    for who in moves:
+        here[who] = next(cursors[who], None)
+        if None not in here and here[0][1] == here[1][1]:
             count += 1
     return count
 
@@ -254,35 +253,34 @@ def witness_steps(model: WalkProduct, moves: bytes):
     Equal, step for step, to replaying the realization against the model (the tests
     check this on every random layout); used to print long witnesses in seconds.
     """
-    exit_keys, reaper_keys = keys = [walk.key_list() for walk in model.items]
-    vmas = [walk.vma_list() for walk in model.items]
     names = [(a.actor, a.verb) for a in model.actions]
-    sizes = (len(exit_keys), len(reaper_keys))
     ptl = model.exclusive
-    pos = [0, 0]  # next item of each actor (ptl), or the item it is inside (vma)
+    cursors = [walk.iter_items() for walk in model.items]
+    here = [next(cursor, None) for cursor in cursors]  # (vma, key) of each actor's item
 
-    def step(who, verb_index, item, collision):
-        actor, verb = names[2 * who + verb_index]
-        return Step(actor, verb, vmas[who][item], keys[who][item] if ptl else None, collision)
+    def step(who, verb, collision):
+        actor, action = names[2 * who + verb]
+        vma, key = here[who]
+        return Step(actor, action, vma, key if ptl else None, collision)
+
+    def same_key():
+        return None not in here and here[0][1] == here[1][1]
 
     if not ptl:
-        if sizes[0]:
-            yield step(0, 0, 0, False)
-        if sizes[1]:
-            yield step(1, 0, 0, sizes[0] > 0 and exit_keys[0] == reaper_keys[0])
+        if here[0] is not None:
+            yield step(0, 0, False)
+        if here[1] is not None:
+            yield step(1, 0, same_key())
     for who in moves:
-        mine, other = pos[who], pos[1 - who]
-        other_live = other < sizes[1 - who]
         if ptl:  # lock: the other waits if its next item needs this lock
-            yield step(who, 0, mine, other_live and keys[who][mine] == keys[1 - who][other])
-            yield step(who, 1, mine, False)
-            pos[who] += 1
+            yield step(who, 0, same_key())
+            yield step(who, 1, False)
+            here[who] = next(cursors[who], None)
             continue
-        yield step(who, 1, mine, False)
-        pos[who] += 1
-        if pos[who] < sizes[who]:  # enter next: both inside one VMA?
-            mine = pos[who]
-            yield step(who, 0, mine, other_live and keys[who][mine] == keys[1 - who][other])
+        yield step(who, 1, False)
+        here[who] = next(cursors[who], None)
+        if here[who] is not None:  # enter the next item: both inside one VMA?
+            yield step(who, 0, same_key())
 
 
 def state_space_size(model: WalkProduct) -> tuple[int, int]:
