@@ -13,8 +13,14 @@ from .collisions import ENGINES, compare_pairs, summary_json, worst_case, write_
 from .model.layout import Layout, LayoutError
 from .model.smaps import format_smaps, load, read_text
 from .model.synthetic import SyntheticSpec, generate, parse_range
+from .model import maple
+from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 from .progress import Progress
+from .properties.protocol import PROPERTIES
+from .traces import TraceError, itf_json, load_trace, replay_trace, trace_json
+from .verify import VERIFY_ENGINES, verify, verification_json
+from .verify import render as render_verification
 
 
 class UsageError(Exception):
@@ -80,9 +86,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("layout", help="a /proc/PID/maps or smaps capture")
     p.add_argument("-o", "--out", help="output file (default: stdout)")
 
+    p = sub.add_parser("verify", help="check the mmap_lock/MMF protocol properties on every schedule")
+    p.add_argument("layout", nargs="?", default="bundled/tiny.maps",
+                   help="layout file or bundled/NAME (default: bundled/tiny.maps)")
+    p.add_argument("--walk", choices=PROTOCOL_WALKS, default="rev_find",
+                   help="the reaper's iterator (default rev_find, as merged)")
+    p.add_argument("--mutant", choices=sorted(MUTANTS), help="check a seeded bug instead")
+    p.add_argument("--stuck-writer", action="store_true",
+                   help="a thread holds mmap_lock for writing and never lets go")
+    p.add_argument("--mrelease", action="store_true", help="add process_mrelease() as an actor")
+    p.add_argument("--max-states", type=_positive, metavar="N",
+                   help="stop after N distinct states (verdicts become incomplete)")
+    p.add_argument("--engine", choices=VERIFY_ENGINES, default="explicit")
+    p.add_argument("--property", choices=[q.name for q in PROPERTIES],
+                   help="with --trace-out: which violated property's trace to write")
+    p.add_argument("--trace-out", metavar="FILE",
+                   help="write the shortest counterexample as JSON (and FILE's .itf.json twin)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("replay", help="re-execute a trace step by step against the model")
+    p.add_argument("trace", help="a trace JSON written by verify --trace-out")
+
+    p = sub.add_parser("iterate", help="which VMAs each reaper iterator visits (maple-tree semantics)")
+    p.add_argument("layouts", nargs="+", metavar="LAYOUT")
+    p.add_argument("--walk", choices=maple.WALKS, required=True)
+    p.add_argument("--json", action="store_true", help="one JSON object per layout, one per line")
+
     p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
     p.add_argument("--out", default="results", help="output directory (default: results)")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def load_layout(name: str) -> Layout:
@@ -147,6 +189,59 @@ def cmd_anonymize(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    layout = load_layout(args.layout)
+    config = ProtocolConfig(args.walk, args.mutant, args.stuck_writer, args.mrelease)
+    progress = Progress(f"verify {layout.path}")
+    result = verify(layout, config, args.engine, args.max_states, progress)
+    progress.close()
+    if args.trace_out:
+        _write_trace(args, result)
+    if args.json:
+        print(json.dumps(verification_json(result), indent=1))
+    else:
+        print(render_verification(result))
+    statuses = set(result.statuses.values())
+    return 1 if "violated" in statuses else (0 if statuses == {"holds"} else 3)
+
+
+def _write_trace(args, result) -> None:
+    name = args.property or next((p.name for p in PROPERTIES if p.name in result.traces), None)
+    if name is None or name not in result.traces:
+        what = f"{name} is not violated" if name else "no property is violated"
+        print(f"reapcheck: {what}: no trace written", file=sys.stderr)
+        return
+    trace = result.traces[name]
+    base = args.trace_out.removesuffix(".json")
+    Path(args.trace_out).write_text(json.dumps(
+        trace_json(result.model, name, trace, result.engine), indent=1) + "\n")
+    Path(base + ".itf.json").write_text(json.dumps(itf_json(result.model, name, trace),
+                                                   indent=1) + "\n")
+
+
+def cmd_replay(args) -> int:
+    data = load_trace(args.trace)
+    try:
+        print(replay_trace(data, args.trace))
+    except TraceError as err:
+        print(f"reapcheck: {args.trace}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_iterate(args) -> int:
+    layouts = [load_layout(name) for name in args.layouts]
+    for layout in layouts:
+        visits = maple.visits(layout, args.walk)
+        skipped = maple.skipped(layout, args.walk)
+        if args.json:
+            print(json.dumps({"layout": layout.path, "visits": visits, "skipped": skipped}))
+        else:
+            print(f"{layout.path}: {args.walk} visits {len(visits)} of {len(layout)} VMAs"
+                  f"{'; skips ' + str(skipped) if skipped else ''}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
 
@@ -155,7 +250,8 @@ def cmd_report(args) -> int:
 
 
 COMMANDS = {"collisions": cmd_collisions, "compare": cmd_compare, "generate": cmd_generate,
-            "anonymize": cmd_anonymize, "report": cmd_report}
+            "anonymize": cmd_anonymize, "verify": cmd_verify, "replay": cmd_replay,
+            "iterate": cmd_iterate, "report": cmd_report}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,110 @@
+"""The protocol's named safety and termination properties (issue 3), as state predicates.
+
+Each property is a predicate that must hold in every reachable state (`always`). The two
+about progress, `no_deadlock` and `reaper_terminates`, are stated on terminal states (no
+action enabled): the explorer checks that every step strictly increases the model's
+`progress_measure`, so the state graph has no cycle and every schedule ends in a
+terminal state; "in every schedule the reaper finishes" is then "every terminal state
+has the reaper done". Predicates take `ops` like the model, so Z3 checks them too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..model.ops import CONCRETE
+from ..model.protocol import MR_DONE, RP_DONE, EX_DONE, VARIABLES
+
+
+@dataclass(frozen=True)
+class Property:
+    """A named predicate that must hold in every reachable state (`always`), or, with
+    `at_terminal`, in every state where no action is enabled."""
+
+    name: str
+    expectation: str  # always | at_terminal
+    description: str
+    predicate: Callable  # (model, state, ops) -> bool term
+
+    def holds_in(self, model, s, ops=CONCRETE):
+        if self.expectation == "at_terminal":
+            return ops.Or(ops.Not(no_step_enabled(model, s, ops)), self.predicate(model, s, ops))
+        return self.predicate(model, s, ops)
+
+
+def _v(s):
+    return dict(zip(VARIABLES, s))
+
+
+def no_step_enabled(model, s, ops=CONCRETE):
+    """A terminal state: no action of any actor is enabled."""
+    return ops.Not(ops.Or(*(model.guard(s, a, ops) for a in model.actions)))
+
+
+def walk_complete(model, s, ops=CONCRETE):
+    v = _v(s)
+    return ops.And(*(ops.Or(ops.Not(model.walk_ended(s, p, ops)),
+                            ops.And(model.seq_complete, v[p + "_gone"] == 0))
+                     for p in ("rp", "mr")))
+
+
+def reaped_when_attempt_succeeds(model, s, ops=CONCRETE):
+    v = _v(s)
+    nothing_to_reap = not model.layout.reapable
+    return ops.And(*(ops.Or(ops.Not(ops.And(model.walk_ended(s, p, ops), v[p + "_missed"] == 0)),
+                            ops.And(model.seq_covers_reapable,
+                                    ops.Or(v[p + "_gone"] == 0, nothing_to_reap)))
+                     for p in ("rp", "mr")))
+
+
+def no_use_after_free(model, s, ops=CONCRETE):
+    return _v(s)["uaf"] == 0
+
+
+def no_deadlock(model, s, ops=CONCRETE):
+    """At a terminal state. Without a stuck writer every actor is done. With one,
+    exit_mmap may wait forever behind it (the case the reaper exists for), but the reaper
+    and process_mrelease must be done: no actor waits on another modelled actor."""
+    v = _v(s)
+    finished = [v["rp_pc"] == RP_DONE, v["mr_pc"] == MR_DONE]
+    if not model.config.stuck_writer:
+        finished.append(v["ex_pc"] == EX_DONE)
+    return ops.And(*finished)
+
+
+def reaper_terminates(model, s, ops=CONCRETE):
+    """At a terminal state: the reaper is done."""
+    return _v(s)["rp_pc"] == RP_DONE
+
+
+def oom_skip_set_when_reaper_done(model, s, ops=CONCRETE):
+    v = _v(s)
+    return ops.Or(v["rp_pc"] != RP_DONE, v["oom_skip"] == 1)
+
+
+def all_unmapped_at_end(model, s, ops=CONCRETE):
+    """exit_mmap done: both of its loops ran to the last VMA (the position is at the end)."""
+    v = _v(s)
+    return ops.Or(v["ex_pc"] != EX_DONE, v["ex_pos"] == model.vmas)
+
+
+PROPERTIES = (
+    Property("walk_complete", "always",
+             "every attempt that finishes its walk visited every VMA once, in the walk's order",
+             walk_complete),
+    Property("reaped_when_attempt_succeeds", "always",
+             "a successful attempt has unmapped every reapable VMA", reaped_when_attempt_succeeds),
+    Property("no_use_after_free", "always",
+             "the reaper never touches a VMA, page table or tree that exit_mmap freed",
+             no_use_after_free),
+    Property("no_deadlock", "at_terminal",
+             "a state where no step is enabled has every actor done (but exit_mmap behind a "
+             "stuck writer)", no_deadlock),
+    Property("reaper_terminates", "at_terminal",
+             "every schedule ends with the reaper done, within its attempts", reaper_terminates),
+    Property("oom_skip_set_when_reaper_done", "always",
+             "once the reaper has finished, MMF_OOM_SKIP is set", oom_skip_set_when_reaper_done),
+    Property("all_unmapped_at_end", "always",
+             "once exit_mmap has finished, every VMA is unmapped and freed", all_unmapped_at_end),
+)
+BY_NAME = {p.name: p for p in PROPERTIES}

@@ -1,0 +1,87 @@
+"""Explicit-state checker: breadth-first search over every reachable state of a model.
+
+Breadth first, so the first violating state found for a property is at the least depth:
+its trace is a shortest one. Every step must strictly increase the model's
+`progress_measure` (so the graph is acyclic and every schedule ends); a step that does
+not is a modelling error and stops the search.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Verdict:
+    status: str  # holds | violated | incomplete
+    trace: list | None = None  # [(action, before, after)] from Init to the violating state
+
+
+@dataclass
+class CheckResult:
+    verdicts: dict[str, Verdict]
+    states: int
+    transitions: int
+    complete: bool
+    max_depth: int
+    violating_state: dict = field(default_factory=dict)
+
+
+def _trace(parents, state):
+    steps = []
+    while parents[state] is not None:
+        before, action = parents[state]
+        steps.append((action, before, state))
+        state = before
+    steps.reverse()
+    return steps
+
+
+def check(model, properties, max_states: int | None = None, progress=None) -> CheckResult:
+    """Check every property in every reachable state (up to `max_states`)."""
+    init = model.init()
+    parents = {init: None}
+    depth = {init: 0}
+    queue = deque([init])
+    pending = {p.name: p for p in properties}
+    violations: dict[str, tuple] = {}
+    transitions, complete, max_depth = 0, True, 0
+
+    def examine(state, terminal):
+        """States are examined in BFS order, so each first violation is a shortest one."""
+        for name, prop in list(pending.items()):
+            if prop.expectation == "at_terminal" and not terminal:
+                continue
+            if not prop.predicate(model, state):
+                violations[name] = state
+                del pending[name]
+
+    dequeued = 0
+    while queue:
+        state = queue.popleft()
+        dequeued += 1
+        if progress is not None and dequeued % 2048 == 0:
+            progress(dequeued, len(parents))
+        rank = model.progress_measure(state)
+        successors = model.successors(state)
+        examine(state, not successors)
+        for action, after in successors:
+            transitions += 1
+            if model.progress_measure(after) <= rank:
+                raise AssertionError(f"{action.name} from {state} does not make progress")
+            if after in parents:
+                continue
+            if max_states is not None and len(parents) >= max_states:
+                complete = False
+                continue
+            parents[after] = (state, action)
+            depth[after] = depth[state] + 1
+            max_depth = max(max_depth, depth[after])
+            queue.append(after)
+    verdicts = {}
+    for prop in properties:
+        if prop.name in violations:
+            verdicts[prop.name] = Verdict("violated", _trace(parents, violations[prop.name]))
+        else:
+            verdicts[prop.name] = Verdict("holds" if complete else "incomplete")
+    return CheckResult(verdicts, len(parents), transitions, complete, max_depth)

@@ -1,0 +1,77 @@
+"""`reapcheck verify`: every protocol property on one layout and configuration."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tabulate import tabulate
+
+from .engines import explicit
+from .model.layout import Layout
+from .model.protocol import Protocol, ProtocolConfig
+from .properties.protocol import PROPERTIES
+from .traces import render_steps, trace_steps
+
+VERIFY_ENGINES = ("explicit", "z3")
+
+
+@dataclass(frozen=True)
+class Verification:
+    model: Protocol
+    engine: str
+    statuses: dict  # name -> holds | violated | unknown | incomplete
+    traces: dict  # name -> [(action, before, after)] for violated properties
+    states: int | None
+    transitions: int | None
+    complete: bool
+    notes: dict  # name -> extra facts (e.g. the solver's reason for unknown)
+
+
+def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
+           max_states: int | None = None, progress=None) -> Verification:
+    model = Protocol(layout, config)
+    if engine == "explicit":
+        result = explicit.check(model, PROPERTIES, max_states, progress)
+        return Verification(model, engine,
+                            {name: v.status for name, v in result.verdicts.items()},
+                            {name: v.trace for name, v in result.verdicts.items() if v.trace},
+                            result.states, result.transitions, result.complete, {})
+    if engine == "z3":
+        from .engines.bmc_protocol import check_protocol
+
+        return check_protocol(model, PROPERTIES, progress=progress)
+    raise ValueError(f"engine must be one of {', '.join(VERIFY_ENGINES)}, not {engine!r}")
+
+
+def verification_json(v: Verification) -> dict:
+    """The object `verify --json` prints."""
+    props = {}
+    for prop in PROPERTIES:
+        entry = {"status": v.statuses[prop.name], "expectation": prop.expectation,
+                 "description": prop.description}
+        if prop.name in v.traces:
+            steps = trace_steps(v.model, v.traces[prop.name])
+            entry["trace_length"] = len(steps)
+            entry["trace"] = steps
+        entry.update(v.notes.get(prop.name, {}))
+        props[prop.name] = entry
+    return {"layout": v.model.layout.path, "vmas": len(v.model.layout),
+            "engine": v.engine, **v.model.config.to_json(),
+            "visits": list(v.model.seq), "properties": props, "states": v.states,
+            "transitions": v.transitions, "complete": v.complete}
+
+
+def render(v: Verification) -> str:
+    cfg = v.model.config
+    head = (f"layout {v.model.layout.path}: {len(v.model.layout)} VMAs, walk {cfg.walk} "
+            f"visits {list(v.model.seq)}; mutant {cfg.mutant or 'none'}"
+            f"{'; stuck writer' if cfg.stuck_writer else ''}"
+            f"{'; process_mrelease' if cfg.mrelease else ''}")
+    size = (f"{v.engine}: {v.states} distinct states, {v.transitions} transitions, "
+            f"{'complete' if v.complete else 'INCOMPLETE (limit reached)'}")
+    rows = [[p.name, v.statuses[p.name],
+             len(v.traces[p.name]) if p.name in v.traces else ""] for p in PROPERTIES]
+    out = [head, size, "", tabulate(rows, headers=["property", "status", "trace steps"])]
+    for name, trace in v.traces.items():
+        out += ["", f"shortest trace to a violation of {name}:",
+                render_steps(trace_steps(v.model, trace))]
+    return "\n".join(out)
