@@ -85,3 +85,20 @@ def check(model, properties, max_states: int | None = None, progress=None) -> Ch
         else:
             verdicts[prop.name] = Verdict("holds" if complete else "incomplete")
     return CheckResult(verdicts, len(parents), transitions, complete, max_depth)
+
+
+def shortest_to_step(model, wanted, max_states: int | None = None):
+    """A shortest trace ending with a step (before, action, after) that `wanted` accepts,
+    or None when no reachable step does (a `sometimes` question, answered by BFS)."""
+    init = model.init()
+    parents = {init: None}
+    queue = deque([init])
+    while queue:
+        state = queue.popleft()
+        for action, after in model.successors(state):
+            if wanted(state, action, after):
+                return _trace(parents, state) + [(action, state, after)]
+            if after not in parents and (max_states is None or len(parents) < max_states):
+                parents[after] = (state, action)
+                queue.append(after)
+    return None
