@@ -20,9 +20,21 @@ Not modelled, because unreachable here: ma_none (empty tree; a Layout has a VMA)
 ma_root (a lone entry [0, 0], i.e. a lone VMA [0, 1)): tracing that case through the
 ma_root branches of the setups gives the same visits as the one-node tree modelled here.
 
-Every step is `step(tree, state, bound) -> (entry, state')` with entry a VMA index or None,
-so a Z3 encoding can mirror it. The only loops are in the slot steps; they run at most
-twice (a NULL range is always next to a VMA), so an encoding can unroll them.
+Every step is `step(tree, state, bound) -> (entry, state')` with entry a VMA index or None.
+The only loops are in the slot steps; they run at most twice (a NULL range is always next
+to a VMA), so an encoding can unroll them.
+
+One definition, two engines: the Z3 engine (src/reapcheck/engines/z3_maple.py) does not
+re-model these steps, it EXECUTES the functions below on symbolic values: a tree whose
+`lo`, `hi`, `entry` and `slot` give Z3 terms, and a state whose index/last are 64-bit
+bit-vectors and whose status is a 2-bit code. Each `if` on a symbolic comparison forks the
+run, `tree.entry[p] is None` forks on "range p is NULL", and the forks are merged back into
+if-then-else terms (symbolic execution with path merging). So a step may only use what
+both kinds of value support: comparisons of addresses with each other or with ints,
+`status == "name"` / `status in (...)`, `p + 1` / `p - 1` on slot indices, reads of
+`tree.lo/hi/entry[p]` and `tree.slot(addr)`, `replace()` and `MaState(...)`, and loops
+whose exit is decided by those comparisons. `walk_loop` gives both engines the same
+initial state and step for each walk.
 """
 from __future__ import annotations
 
@@ -198,11 +210,16 @@ _LOOPS: dict[str, tuple[MaState, Callable[[MapleTree, MaState], Step]]] = {
 }
 
 
-def visits(layout: Layout, walk: str) -> list[int]:
-    """The VMA indices the walk's kernel loop returns, in order, up to its first NULL."""
+def walk_loop(walk: str) -> tuple[MaState, Callable[[MapleTree, MaState], Step]]:
+    """The walk's fresh iterator state and the step its kernel loop repeats until NULL."""
     if walk not in _LOOPS:
         raise ValueError(f"unknown walk {walk!r}; valid walks: {', '.join(WALKS)}")
-    state, step = _LOOPS[walk]
+    return _LOOPS[walk]
+
+
+def visits(layout: Layout, walk: str) -> list[int]:
+    """The VMA indices the walk's kernel loop returns, in order, up to its first NULL."""
+    state, step = walk_loop(walk)
     tree = build(layout)
     out: list[int] = []
     for _ in range(len(tree.entry) + 1):  # each call moves past one range at least

@@ -55,6 +55,10 @@ class WalkProduct:
                      for walk in self.items)
 
     @property
+    def variables(self) -> tuple[str, ...]:
+        return VARIABLES
+
+    @property
     def exclusive(self) -> bool:
         """Granularity ptl: items are critical sections under the PTE lock."""
         return self.config.granularity == "ptl"

@@ -7,13 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+from tabulate import tabulate
+
 from . import bundled, render
 from .anonymize import anonymize
 from .collisions import ENGINES, compare_pairs, summary_json, worst_case, write_json
 from .model.layout import Layout, LayoutError
 from .model.smaps import format_smaps, load, read_text
-from .model.synthetic import SyntheticSpec, generate, parse_range
 from .model import maple
+from .model.synthetic import SyntheticSpec, generate, parse_range
 from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 from .progress import Progress
@@ -111,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("layouts", nargs="+", metavar="LAYOUT")
     p.add_argument("--walk", choices=maple.WALKS, required=True)
     p.add_argument("--json", action="store_true", help="one JSON object per layout, one per line")
+
+    p = sub.add_parser("prove", help="Z3 proofs: iterators visit every VMA; collision bounds")
+    p.add_argument("--timeout", type=_positive, metavar="S", default=120,
+                   help="solver budget per claim in seconds (default 120); out of time is unknown")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
     p.add_argument("--out", default="results", help="output directory (default: results)")
@@ -242,6 +249,25 @@ def cmd_iterate(args) -> int:
     return 0
 
 
+def cmd_prove(args) -> int:
+    from .prove import prove
+
+    result = prove(timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        rows = [[name, c["status"], c["bound"], "; ".join(c.get("assumptions") or []) or "-",
+                 f"{c.get('seconds', 0):.1f}"] for name, c in result["claims"].items()]
+        print(tabulate(rows, headers=["claim", "status", "bound", "assumptions", "seconds"]))
+        for name, c in result["claims"].items():
+            if c.get("invariant"):
+                print(f"\n{name}: invariant: {c['invariant']}")
+            if c.get("counterexample"):
+                print(f"\n{name}: counterexample: {json.dumps(c['counterexample'])}")
+    statuses = {c["status"] for c in result["claims"].values()}
+    return 3 if "unknown" in statuses else 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
 
@@ -249,7 +275,7 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"collisions": cmd_collisions, "compare": cmd_compare, "generate": cmd_generate,
+COMMANDS = {"prove": cmd_prove, "collisions": cmd_collisions, "compare": cmd_compare, "generate": cmd_generate,
             "anonymize": cmd_anonymize, "verify": cmd_verify, "replay": cmd_replay,
             "iterate": cmd_iterate, "report": cmd_report}
 

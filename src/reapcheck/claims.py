@@ -1,0 +1,147 @@
+"""The review claims ledger: each claim of KERNEL.md "What reviewers claimed", checked.
+
+Every verdict is computed here from the engines' results (nothing is written down in
+advance): if a model or engine changes its answer, the ledger changes with it.
+"""
+from __future__ import annotations
+
+from .engines.explicit import shortest_to_step
+from .model import maple
+from .model.protocol import EX_UNMAP, VARIABLES, Protocol, ProtocolConfig
+from .traces import render_steps, trace_steps
+
+
+def _wasted_unmap(model):
+    """A reaper unmap of a VMA that exit_mmap's unmap_vmas() has already passed."""
+    def wanted(before, action, after):
+        v = dict(zip(VARIABLES, before))
+        if action.actor != "reaper" or action.verb != "unmap":
+            return False
+        vma = model.touched_vma(before, action)
+        return v["ex_pc"] > EX_UNMAP or (v["ex_pc"] == EX_UNMAP and vma < v["ex_pos"])
+    return wanted
+
+
+def build_claims(layouts: dict, pairs, proofs: dict, protocol_runs: list) -> list[dict]:
+    """The ledger. `layouts`: name -> Layout; `pairs`: collision (forward, reverse)
+    analyses; `proofs`: prove() output; `protocol_runs`: the protocol manifest."""
+    claims = []
+    proof = proofs["claims"]
+    top, tiny = layouts["bundled/top.maps"], layouts["bundled/tiny.maps"]
+    real = [name for name in layouts if name.endswith(".smaps")]
+
+    skipped_top = maple.skipped(top, "rev_prev")
+    real_skips = {name: maple.skipped(layouts[name], "rev_prev") for name in real}
+    below = proof["rev_prev_visits_all_below_top"]
+    claims.append({
+        "id": "liam-v4-vma-prev",
+        "who": "Liam R. Howlett, v4",
+        "quote": "vma_prev() from ULONG_MAX \"will skip the index you passed in regardless "
+                 "of its existence\"; \"broken interface, you just don't see it\"; later "
+                 "\"so rare, I don't think this is worth fixing\"",
+        "verdict": "true" if skipped_top and below["status"] == "holds"
+                   and not any(real_skips.values()) else "not confirmed",
+        "evidence": [
+            f"rev_prev on bundled/top.maps (last VMA ends at 2**64) skips VMA(s) {skipped_top}.",
+            f"Z3: rev_prev_visits_all: {proof['rev_prev_visits_all']['status']} "
+            f"(counterexample layout in section 4); rev_prev_visits_all_below_top: "
+            f"{below['status']} ({below['bound']}), assuming no VMA contains ULONG_MAX.",
+            "On every bundled real capture rev_prev skips nothing: "
+            + ", ".join(f"{n} {s or 'none'}" for n, s in real_skips.items())
+            + ". Real processes never map ULONG_MAX, so the bug is real but unreachable.",
+        ],
+        "command": "reapcheck iterate bundled/top.maps --walk rev_prev --json",
+    })
+
+    reverse_vma = [rev.result.max_collisions for fwd, rev in pairs
+                   if fwd.model.config.granularity == "vma"]
+    reverse_ptl = [(fwd.layout.path, rev.result.max_collisions) for fwd, rev in pairs
+                   if fwd.model.config.granularity == "ptl"]
+    first_seen = maple.visits(tiny, "rev_prev")
+    claims.append({
+        "id": "lorenzo-v4-first-vma-and-crossing",
+        "who": "Lorenzo Stoakes, v4",
+        "quote": "\"Won't this skip the first VMA?\"; one walker can run past the other, "
+                 "so they will still cross over",
+        "verdict": "skip: only a VMA containing ULONG_MAX; crossing: true",
+        "evidence": [
+            f"rev_prev's first visit on bundled/tiny.maps is VMA {first_seen[0]} of "
+            f"{len(tiny)} (the highest): nothing is skipped unless the top VMA contains "
+            "ULONG_MAX (claim above).",
+            f"Reverse order, granularity vma: worst case {max(reverse_vma)} collision on "
+            "every bundled layout, not 0: the walkers still meet once when they cross "
+            f"({proof['reverse_one_vma_collision']['status']} for any size by Z3).",
+            "Reverse order, granularity ptl: the walkers still contend on shared page "
+            "tables: " + ", ".join(f"{n} {c}" for n, c in reverse_ptl) + ".",
+        ],
+        "command": "reapcheck collisions bundled/sleep.smaps --order reverse --granularity ptl",
+    })
+
+    same = all(maple.visits(layout, "rev_find_bad_last") == maple.visits(layout, "rev_find")
+               for layout in layouts.values())
+    claims.append({
+        "id": "liam-v5-index-above-last",
+        "who": "Liam R. Howlett, v5",
+        "quote": "MA_STATE(mas, mt, ULONG_MAX, 0) sets index above last: \"(probably?) "
+                 "works, but isn't correct and may stop working\"; use mas_for_each_rev()",
+        "verdict": "true: it works today only because mas_find_rev() never reads last"
+                   if same else "false: the two walks differ",
+        "evidence": [
+            "rev_find_bad_last visits exactly what rev_find visits on every bundled layout"
+            if same else "rev_find_bad_last and rev_find differ on a bundled layout",
+            "In the v6.16 code mas_find_rev()'s setup and mas_walk() read only index and "
+            "overwrite last, so the wrong last is never used: correct by accident, as Liam "
+            "said (model/maple.py).",
+        ],
+        "command": "reapcheck iterate bundled/tiny.maps --walk rev_find_bad_last --json",
+    })
+
+    model = Protocol(tiny, ProtocolConfig("rev_find"))
+    wasted = shortest_to_step(model, _wasted_unmap(model))
+    claims.append({
+        "id": "liam-v5-wasted-work",
+        "who": "Liam R. Howlett, v5",
+        "quote": "the reaper may walk VMAs that exit_mmap already emptied (wasted work)",
+        "verdict": "true" if wasted else "false",
+        "evidence": ([f"A shortest schedule ({len(wasted)} steps) on bundled/tiny.maps where "
+                      "the reverse-walking reaper unmaps a VMA exit_mmap already unmapped:",
+                      render_steps(trace_steps(model, wasted)[-4:])] if wasted else
+                     ["No reachable schedule has the reaper unmap an emptied VMA."]),
+        "command": "reapcheck verify bundled/tiny.maps --walk rev_find",
+    })
+
+    fwd_vma = [(f.layout.path, f.result.max_collisions, r.result.max_collisions)
+               for f, r in pairs if f.model.config.granularity == "vma"]
+    rev_find_ok = all(set(run["properties"].values()) == {"holds"} for run in protocol_runs
+                      if run["walk"] == "rev_find" and run["mutant"] is None)
+    claims.append({
+        "id": "michal-v5-reduce-chance",
+        "who": "Michal Hocko, v5",
+        "quote": "going from the other end \"might reduce this chance while not really "
+                 "introducing any actual issues\"",
+        "verdict": "true in the model" if rev_find_ok else "false: a property fails",
+        "evidence": [
+            "Worst case at granularity vma, forward -> reverse: "
+            + ", ".join(f"{n} {a} -> {b}" for n, a, b in fwd_vma) + f"; Z3: "
+            f"forward_worst_equals_reapable {proof['forward_worst_equals_reapable']['status']}, "
+            f"reverse_one_vma_collision {proof['reverse_one_vma_collision']['status']}.",
+            "Every protocol property holds for the merged walk (rev_find) on every checked "
+            "layout and option (section 5)." if rev_find_ok else
+            "A protocol property fails for rev_find (section 5).",
+        ],
+        "command": "reapcheck compare",
+    })
+
+    claims.append({
+        "id": "shakeel-v5-not-rare",
+        "who": "Shakeel Butt, v5",
+        "quote": "the contention is \"not that rare particularly on low memory devices\"",
+        "verdict": "outside the model: it bounds the worst case, not how often it happens",
+        "evidence": [
+            "The model has no timing or probabilities: it shows which contention is "
+            "possible (all of it, with the forward walk) and how much the reverse walk "
+            "removes, not how frequent it is on a device.",
+        ],
+        "command": "reapcheck collisions bundled/java.smaps --order forward --granularity ptl",
+    })
+    return claims

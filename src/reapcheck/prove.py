@@ -1,0 +1,222 @@
+"""Issue 4's claims, proved with Z3: `prove()` (data) and `iterate_json()` (one walk).
+
+Each claim is checked two ways, both reading the model's own definitions (model/maple.py
+for the iterators, through engines/z3_maple.py; model/walk_product.py and
+properties/collisions.py for collisions, through engines/z3_collisions.py):
+
+- bounded: every layout of up to K VMAs. Iterators: one query over the walk unrolled for
+  K + 1 calls on symbolic 64-bit layouts. Collisions: bounded model checking of every
+  schedule (4K steps) of every layout of up to K VMAs, plus a witness layout for each
+  number n = 0..K of reapable VMAs (K VMAs, n reapable) on which Z3 finds a schedule
+  reaching the expected worst case, shows none exceeds it, and the schedule is decoded and
+  replayed through engines/schedule.replay on the concrete WalkProduct.
+- inductive: ANY number of VMAs, by an invariant Z3 checks to be inductive; the invariant
+  is stated in the output.
+
+One entry per claim; its "seconds" (wall time of all its checks) is the only timing in the
+output, so the rest is deterministic. Its `status` and `bound` say what is established:
+
+| status | bound | meaning |
+|---|---|---|
+| holds | "unbounded" | the inductive proof succeeded (the bounded check did not fail) |
+| holds | K | the bounded check succeeded, the inductive proof did not (yet) |
+| violated | K | the bounded check found a violation: `counterexample` shows it |
+| unknown | K | neither: a solver timeout/unknown, or an invariant that is not inductive |
+
+`unknown` is never reported as `holds`: every query's unknown stays unknown (MODEL.md 5),
+and a failed induction is incomplete, not a proof. The entry also carries `bounded`
+({"status", "k", "reason"}) and `inductive` ({"status", "reason"}, or None when not
+attempted), and for the collision claims `witnesses` (one per n = 0..K: the layout, the
+worst case, its status, the schedule as action names and its replayed collision count).
+`timeout_s` bounds each solver query separately. Apart from each claim's "seconds" the
+output is deterministic (unless a timeout strikes): queries run in fresh Z3 contexts and
+counterexamples are made canonical (engines/z3_solve.py, z3_maple._canonical).
+
+    >>> from reapcheck.prove import prove
+    >>> result = prove(k=2)
+    >>> result["claims"]["rev_prev_visits_all"]["status"]
+    'violated'
+"""
+from __future__ import annotations
+
+import time
+
+from .engines import z3_collisions as zc
+from .engines import z3_maple as zm
+from .model import maple
+from .model.layout import Layout
+
+VERSION = 1
+CLAIMS = (
+    "forward_visits_all",
+    "rev_find_visits_all",
+    "rev_prev_visits_all",
+    "rev_prev_visits_all_below_top",
+    "reverse_one_vma_collision",
+    "forward_worst_equals_reapable",
+)
+
+LAYOUTS = ("every layout of 1..K VMAs (bounded) or of any number (inductive): sorted, "
+           "disjoint, 0 <= start < end <= 2**64, any 64-bit values (page-aligned or not)")
+BELOW_TOP = "no VMA contains ULONG_MAX: every end <= 2**64 - 1 (true of every real process)"
+
+# claim -> (walk, assume no VMA contains ULONG_MAX)
+ITERATOR_CLAIMS = {
+    "forward_visits_all": ("forward", False),
+    "rev_find_visits_all": ("rev_find", False),
+    "rev_prev_visits_all": ("rev_prev", False),
+    "rev_prev_visits_all_below_top": ("rev_prev", True),
+}
+
+
+class ProofConflict(AssertionError):
+    """The bounded check and the induction disagree: an encoding bug, never output."""
+
+
+def iterate_json(layout: Layout, walk: str) -> dict:
+    """`reapcheck iterate LAYOUT --walk W --json`: the walk's visit sequence (model/maple.py)."""
+    return {"layout": layout.path, "visits": maple.visits(layout, walk),
+            "skipped": maple.skipped(layout, walk)}
+
+
+def _combine(bounded_status: str, inductive_status: str | None, k: int) -> tuple[str, object]:
+    if bounded_status == "violated":
+        if inductive_status == "holds":
+            raise ProofConflict("a bounded violation and an inductive proof of one claim")
+        return "violated", k
+    if inductive_status == "holds":
+        return "holds", "unbounded"
+    if bounded_status == "holds":
+        return "holds", k
+    return "unknown", k
+
+
+def _part(status: str, reason: str | None, **extra) -> dict:
+    return {"status": status, **extra, "reason": reason}
+
+
+def _iterator_claim(name: str, k: int, timeout_s) -> dict:
+    walk, below_top = ITERATOR_CLAIMS[name]
+    start = time.perf_counter()
+    bounded = zm.bounded_check(walk, k, below_top, timeout_s)
+    inductive = None
+    if bounded.status != "violated":
+        inductive = zm.inductive_check(walk, below_top, timeout_s)
+    status, bound = _combine(bounded.status, inductive and inductive.status, k)
+    return {
+        "status": status,
+        "bound": bound,
+        "assumptions": [LAYOUTS] + ([BELOW_TOP] if below_top else []),
+        "invariant": (zm.invariant_text(walk) if inductive is not None else
+                      "none: the bounded check found a violation (see counterexample)"),
+        "counterexample": bounded.counterexample,
+        "seconds": time.perf_counter() - start,
+        "bounded": _part(bounded.status, bounded.reason, k=k),
+        "inductive": None if inductive is None else _part(inductive.status, inductive.reason),
+    }
+
+
+def _witness_json(w: zc.Witness, n: int) -> dict:
+    return {
+        "reapable": n,
+        "layout": [{"vma": i, "start": hex(v.start), "end": hex(v.end),
+                    "reapable": v.reapable} for i, v in enumerate(w.layout.vmas)],
+        "worst": w.target,
+        "status": w.status,
+        "schedule": [a.name for a in w.schedule],
+        "replayed_collisions": w.replayed,
+    }
+
+
+def _witnesses(order: str, k: int, expect, timeout_s) -> list[dict]:
+    out = []
+    for n in range(k + 1):
+        w = zc.concrete_worst(zc.witness_layout(k, n), order, expect(n), timeout_s)
+        out.append(_witness_json(w, n))
+    return out
+
+
+def _collision_assumptions(order: str) -> list[str]:
+    direction = "decreasing" if order == "reverse" else "increasing"
+    return ["granularity vma (MODEL.md 3): a collision is a step into a state where both "
+            "are inside the same VMA",
+            "exit_mmap visits every VMA ascending; the reaper visits the reapable VMAs "
+            f"in {order} order",
+            zc.FACTS.format(direction=direction)]
+
+
+def _reverse_claim(k: int, timeout_s) -> dict:
+    start = time.perf_counter()
+    bounded = zc.bounded_upper("reverse", k, timeout_s)
+    witnesses = _witnesses("reverse", k, lambda n: min(n, 1), timeout_s)
+    inductive = zc.reverse_at_most_one(timeout_s)
+    bounded_status = bounded.status
+    if any(w["status"] == "violated" and (w["replayed_collisions"] or 0) > 1
+           for w in witnesses):
+        bounded_status = "violated"
+    status, bound = _combine(bounded_status, inductive.status, k)
+    return {
+        "status": status,
+        "bound": bound,
+        "assumptions": _collision_assumptions("reverse"),
+        "invariant": zc.REVERSE_INVARIANT,
+        "counterexample": None if status != "violated" else {"reason": bounded.reason},
+        "seconds": time.perf_counter() - start,
+        "bounded": _part(bounded_status, bounded.reason, k=k),
+        "inductive": _part(inductive.status, inductive.reason),
+        "witnesses": witnesses,
+    }
+
+
+def _forward_claim(k: int, timeout_s) -> dict:
+    start = time.perf_counter()
+    bounded = zc.bounded_upper("forward", k, timeout_s)
+    witnesses = _witnesses("forward", k, lambda n: n, timeout_s)
+    upper = zc.forward_at_most_reapable(timeout_s)
+    lower = zc.forward_reaches_reapable(timeout_s)
+    # bounded part: no schedule of any layout exceeds n, and each witness reaches its n
+    statuses = [bounded.status] + [w["status"] for w in witnesses]
+    bounded_status = ("violated" if "violated" in statuses else
+                      "unknown" if "unknown" in statuses else "holds")
+    inductive_status = "holds" if upper.status == lower.status == "holds" else "unknown"
+    reasons = [r for r in (upper.reason and f"upper bound: {upper.reason}",
+                           lower.reason and f"lower bound: {lower.reason}") if r]
+    status, bound = _combine(bounded_status, inductive_status, k)
+    if status == "holds" and bound == k:
+        # the bounded part shows the upper bound for all layouts up to K but the lower
+        # bound only on the witness layouts: without the general argument, unknown
+        status = "unknown"
+    failed = [w for w in witnesses if w["status"] == "violated"]
+    return {
+        "status": status,
+        "bound": bound,
+        "assumptions": _collision_assumptions("forward"),
+        "invariant": ("upper bound (no schedule exceeds n):\n" + zc.FORWARD_UPPER_INVARIANT
+                      + "\nlower bound (some schedule reaches n):\n"
+                      + zc.FORWARD_LOWER_INVARIANT),
+        "counterexample": (None if status != "violated" else
+                           failed[0] if failed else {"reason": bounded.reason}),
+        "seconds": time.perf_counter() - start,
+        "bounded": _part(bounded_status, bounded.reason, k=k),
+        "inductive": _part(inductive_status, "; ".join(reasons) or None),
+        "witnesses": witnesses,
+    }
+
+
+def prove(timeout_s: float | None = None, k: int = 8) -> dict:
+    """Check every claim in CLAIMS for layouts of up to k VMAs and for any number.
+
+    Returns {"version", "k", "timeout_s", "claims": {name: entry}}; see the module
+    docstring for an entry's fields. `timeout_s` bounds each Z3 query (None: no limit).
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    claims = {}
+    for name in CLAIMS:
+        if name in ITERATOR_CLAIMS:
+            claims[name] = _iterator_claim(name, k, timeout_s)
+        elif name == "reverse_one_vma_collision":
+            claims[name] = _reverse_claim(k, timeout_s)
+        else:
+            claims[name] = _forward_claim(k, timeout_s)
+    return {"version": VERSION, "k": k, "timeout_s": timeout_s, "claims": claims}
