@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from .action import Action  # noqa: F401  (re-exported: engines import it from here)
 from .layout import Layout
 from .ops import CONCRETE, MISSING
 from .walks import ACTORS, Item, Walk, WalkConfig, exit_mmap_walk, reaper_walk
@@ -21,19 +22,6 @@ from .walks import ACTORS, Item, Walk, WalkConfig, exit_mmap_walk, reaper_walk
 VARIABLES = ("exit_pos", "reaper_pos")
 MATERIALIZE_LIMIT = 1 << 22  # items; longer walks compute keys on demand
 VERBS = {"vma": ("enter", "leave"), "ptl": ("lock", "unlock")}
-
-
-@dataclass(frozen=True)
-class Action:
-    """One step of one actor: entering (or locking) its next item, or leaving it."""
-
-    actor: str  # exit_mmap | reaper
-    verb: str  # enter | leave (vma), lock | unlock (ptl)
-
-    @property
-    def name(self) -> str:
-        actor = "Exit" if self.actor == "exit_mmap" else "Reaper"
-        return actor + self.verb.capitalize()
 
 
 @dataclass(frozen=True)
