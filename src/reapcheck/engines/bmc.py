@@ -17,14 +17,24 @@ has one Bool per action (``ReaperEnter@t``) and one for ``Stutter@t``, exactly o
 them true. An action's Bool implies its guard and ``x@t+1 == update(...)``. Stutter keeps
 the state and is enabled only where the run has finished: the state is `done`, or no
 action is enabled. So a bound of D steps covers every run of at most D steps, and the
-bound is *complete* when no run is longer, i.e. no action is enabled in any state at
-time D (proved with the solver, not assumed).
+bound is *complete* when no run is longer, i.e. no stutter-free run of D steps has an
+action enabled at its end (proved with the solver, not assumed). Stutter steps come
+last (``Stutter@t`` implies ``Stutter@t+1``): moving an idle step to the end of a run
+changes neither its final state nor its weight, and spares the solver the copies.
+find_violation deepens one step at a time and forbids stutter: it checks the states
+reached in exactly t steps at depth t.
 
-Integers are bit-vectors by default (``width="auto"``: 16, 32, 64, 128 bits, then
-unbounded Ints), because Z3 solves these unrollings by bit-blasting far faster than with
-its arithmetic solver. A width is used only after the solver proves that no operation
-on any run within the bound leaves its range (Z3Ops.exact), so the answers are those of
-unbounded integers; otherwise the next width is tried.
+Integers are bit-vectors by default, because Z3 solves these unrollings by bit-blasting
+far faster than with its arithmetic solver. A width is used only where no operation on
+any run within the bound can leave its range, so the answers are those of unbounded
+integers. ``width="auto"`` takes the narrowest of 8, 16, 32, 64, 128 bits that interval
+evaluation of the same model code (engines/intervals.py) proves wide enough; when that
+cannot bound the values it tries them in turn, each after the solver has proved every
+operation exact (Z3Ops.exact), and ends with unbounded Ints.
+
+When the model's `type_ok` is a proved inductive invariant (`inductive_type_invariant`:
+one solver query over a single step), it is asserted at every time step: it rules out
+no run and shortens the solver's proofs of completeness and optimality.
 
 Every answer is checked before it is returned: the decoded run is executed concretely
 (ConcreteOps) action by action and its weight recounted; a mismatch is an internal error.
@@ -48,6 +58,7 @@ from dataclasses import dataclass
 import z3
 
 from ..model.ops import CONCRETE
+from . import intervals
 from .z3ops import WidthTooSmall, Z3Ops
 
 STRATEGIES = ("linear", "binary", "optimize", "maxsat")
@@ -64,7 +75,7 @@ class UnequalRuns(ValueError):
     """The default depth (one run's length) does not cover every run: pass `depth`."""
 
 
-# -- results ------------------------------------------------------------------------------------
+# -- results ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class MaxWeightResult:
@@ -103,8 +114,8 @@ class ViolationResult:
     status: ``violated`` (`trace` reaches a bad state in `depth` steps, the fewest
     possible), ``holds`` (no bad state within `depth` steps; `complete` says whether
     that covers every reachable state, in which case `depth` may be smaller than asked:
-    the search stopped where every run had finished) or ``unknown`` (the solver gave up;
-    `reason_unknown` says why).
+    the search stopped at a depth no run reaches, at most twice the longest run) or
+    ``unknown`` (the solver gave up; `reason_unknown` says why).
     """
 
     status: str
@@ -124,7 +135,7 @@ class ViolationResult:
         return "holds" if self.complete else "incomplete"
 
 
-# -- predicates for find_violation -----------------------------------------------------------
+# -- predicates for find_violation --------------------------------------------------------
 
 def any_enabled(model, state, ops):
     """Some action of the model is enabled in `state`."""
@@ -150,7 +161,7 @@ def _done(model, state, ops):
     return model.done(state, ops)
 
 
-# -- the unrolling ------------------------------------------------------------------------------
+# -- the unrolling ------------------------------------------------------------------------
 
 def variable_names(model) -> tuple[str, ...]:
     """The names of the state entries: `model.variables`, else var0, var1, ..."""
@@ -186,12 +197,16 @@ class Unrolling:
     at time t, `choices[t]` the step's indicator Bools (one per action, then Stutter).
     `invariant`, if given, is asserted of every state: pass only a proved invariant
     (see `inductive_type_invariant`); it adds no behaviour, it only helps the solver.
+    `stutter`: ``"end"`` (idle steps only after the last action) or ``"never"``.
     """
 
-    def __init__(self, model, ops: Z3Ops, invariant=None):
+    def __init__(self, model, ops: Z3Ops, invariant=None, stutter: str = "end"):
+        if stutter not in ("end", "never"):
+            raise ValueError(f"stutter must be 'end' or 'never', not {stutter!r}")
         self.model = model
         self.ops = ops
         self.invariant = invariant
+        self.allow_stutter = stutter == "end"
         self.actions = tuple(model.actions)
         self.variables = variable_names(model)
         names = [a.name for a in self.actions]
@@ -238,7 +253,8 @@ class Unrolling:
             pick = z3.Bool(f"{label}@{t}")
             nxt = tuple(model.update(now, action, ops))
             if len(nxt) != len(now):
-                raise ValueError(f"update of {action.name} gives {len(nxt)} entries, not {len(now)}")
+                raise ValueError(f"update of {action.name} gives {len(nxt)} entries, "
+                                 f"not {len(now)}")
             self.constraints.append(z3.Implies(pick, z3.And(
                 ops.to_bool(model.guard(now, action, ops)),
                 *(x.term == ops.int_term(v) for x, v in zip(after, nxt)))))
@@ -249,8 +265,19 @@ class Unrolling:
             finished, *(x.term == y.term for x, y in zip(after, now)))))
         picks.append(idle)
         self.constraints.append(z3.PbEq([(p, 1) for p in picks], 1))
+        if not self.allow_stutter:
+            self.constraints.append(z3.Not(idle))
+        elif t > 0:
+            self.constraints.append(z3.Implies(self.choices[t - 1][-1], idle))
         self.choices.append(picks)
         self._assume_invariant(t + 1)
+
+    def running(self, t: int):
+        """z3 Bool: the first t steps are actions (no stutter) and an action is enabled at t.
+        Unsatisfiable exactly when no run has more than t steps."""
+        if t == 0 or not self.allow_stutter:
+            return self.enabled(t)
+        return z3.And(z3.Not(self.choices[t - 1][-1]), self.enabled(t))
 
     def unroll(self, depth: int) -> None:
         while self.depth < depth:
@@ -339,7 +366,8 @@ def execute(model, actions, weight=None):
     states, total = [state], 0
     for index, action in enumerate(actions):
         if not model.guard(state, action, CONCRETE):
-            raise AssertionError(f"decoded step {index + 1} ({action.name}) is not enabled in {state}")
+            raise AssertionError(f"decoded step {index + 1} ({action.name}) "
+                                 f"is not enabled in {state}")
         after = tuple(model.update(state, action, CONCRETE))
         if weight is not None:
             total += int(weight(model, state, after, CONCRETE))
@@ -348,7 +376,7 @@ def execute(model, actions, weight=None):
     return tuple(states), total
 
 
-# -- solver plumbing ----------------------------------------------------------------------------
+# -- solver plumbing ----------------------------------------------------------------------
 
 class _Clock:
     """An overall time budget shared by several solver calls."""
@@ -401,15 +429,27 @@ def _solver(width: int | None, lookup: str):
     return z3.Solver()
 
 
-def _widths(width) -> tuple:
-    if width == "auto":
-        return AUTO_WIDTHS
-    if width is None or (isinstance(width, int) and width >= 2):
-        return (width,)
-    raise ValueError(f"width must be 'auto', None or a number of bits >= 2, not {width!r}")
+def _plan(model, width, depth, step_predicates=(), state_predicates=()):
+    """The (bits, exact) encodings to try in turn. exact: every bit-vector operation on
+    every run of at most `depth` steps is proved exact by interval evaluation
+    (engines/intervals.py), so the solver need not check it; else the solver does."""
+    if not (width in ("auto", None) or (isinstance(width, int) and width >= 2)):
+        raise ValueError(f"width must be 'auto', None or a number of bits >= 2, not {width!r}")
+    if width is None:
+        return ((None, True),)
+    try:
+        bound = intervals.peak(model, depth, step_predicates, state_predicates)
+    except intervals.Unbounded:
+        bound = None
+    if width != "auto":
+        return ((width, bound is not None and bound < 1 << (width - 2)),)
+    if bound is None:
+        return tuple((bits, bits is None) for bits in AUTO_WIDTHS)
+    fits = [bits for bits in AUTO_WIDTHS if bits is None or bound < 1 << (bits - 2)]
+    return tuple((bits, True) for bits in fits)  # wider ones too: a table may hold more
 
 
-# -- max_weight -----------------------------------------------------------------------------------
+# -- max_weight ---------------------------------------------------------------------------
 
 def max_weight(model, weight, depth: int | None = None, timeout_ms: int | None = None, *,
                strategy: str = DEFAULT_STRATEGY, lookup: str = "runs", width="auto",
@@ -455,27 +495,28 @@ def max_weight(model, weight, depth: int | None = None, timeout_ms: int | None =
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
-    widths = _widths(width)
     clock = _Clock(timeout_ms)
     default_depth = depth is None
     if default_depth:
         depth = run_length(model)
     if depth < 0:
         raise ValueError(f"depth must be >= 0, not {depth}")
-    for bits in widths:
+    plan = _plan(model, width, depth, [weight], [_type_ok] if use_invariant else [])
+    for bits, exact in plan:
         try:
             return _max_weight(model, weight, depth, default_depth, clock, strategy, lookup, bits,
-                               use_invariant)
+                               exact, use_invariant)
         except _Unknown as e:
             return MaxWeightResult("unknown", None, None, None, depth, None, str(e),
                                    clock.elapsed(), strategy, bits)
         except (_Widen, WidthTooSmall) as e:
             reason = f"{bits}-bit integers are too narrow: {e}"
     return MaxWeightResult("unknown", None, None, None, depth, None, reason,
-                           clock.elapsed(), strategy, widths[-1])
+                           clock.elapsed(), strategy, plan[-1][0])
 
 
-def _max_weight(model, weight, depth, default_depth, clock, strategy, lookup, bits, use_invariant):
+def _max_weight(model, weight, depth, default_depth, clock, strategy, lookup, bits, exact,
+                use_invariant):
     invariant = (inductive_type_invariant(model, lookup, bits, clock.remaining_ms())
                  if use_invariant else None)
     ops = Z3Ops(lookup, bits)
@@ -487,12 +528,12 @@ def _max_weight(model, weight, depth, default_depth, clock, strategy, lookup, bi
     pseudo_boolean = all(b is not None for b in bools)
     total = z3.Sum(weights) if weights else z3.IntVal(0)
     done = unrolling.at(_done, depth)
-    enabled = unrolling.enabled(depth)
+    running = unrolling.running(depth)
 
     solver = _solver(bits, lookup) if pseudo_boolean else z3.Solver()  # Int sums: SMT core
     solver.add(*unrolling.solver_assertions())
-    inexact = _flag(solver, "inexact", unrolling.inexact())
-    running = _flag(solver, f"enabled@{depth}", enabled)
+    inexact = _flag(solver, "inexact", z3.BoolVal(False) if exact else unrolling.inexact())
+    running = _flag(solver, f"running@{depth}", running)
     # One query in the usual case: no run within the bound overflows or is still running.
     either = _flag(solver, "inexact_or_running", z3.Or(inexact, running))
     if not _check(solver, clock, either):
@@ -553,7 +594,7 @@ def _max_weight(model, weight, depth, default_depth, clock, strategy, lookup, bi
                            clock.elapsed(), strategy, bits)
 
 
-# -- find_violation ---------------------------------------------------------------------------------
+# -- find_violation -----------------------------------------------------------------------
 
 def find_violation(model, bad, depth: int, timeout_ms: int | None = None, *,
                    lookup: str = "runs", width="auto",
@@ -569,10 +610,11 @@ def find_violation(model, bad, depth: int, timeout_ms: int | None = None, *,
     lookup, width, use_invariant : as for max_weight. (With the invariant in use,
         `type_violation` holds by proof.)
 
-    One incremental solver: step t is unrolled once, then bad@t is checked under an
-    assumption, then "some action is enabled at t"; when that is unsat every run has
-    finished, so every reachable state has been checked and the search stops early with
-    ``holds``, ``complete=True``.
+    One incremental solver, runs of exactly t steps at depth t (no stutter): step t is
+    unrolled once, then "bad at t, or some operation inexact" is checked under an
+    assumption; then, at t = 0, 1, 2, 4, ... and at `depth`, "some run goes on after t
+    steps". When that is unsat, every reachable state has been checked and the search
+    stops with ``holds``, ``complete=True``.
 
     Examples
     --------
@@ -582,34 +624,33 @@ def find_violation(model, bad, depth: int, timeout_ms: int | None = None, *,
     >>> one = Layout.checked("doc", [Vma(0x1000, 0x3000, "rw-p", None, lineno=1)])
     >>> model = WalkProduct.build(one, WalkConfig("reverse", "ptl", 12))
     >>> r = find_violation(model, deadlocked, 100)
-    >>> r.status, r.complete, r.depth
+    >>> r.status, r.complete, r.depth  # the longest run has 8 steps
     ('holds', True, 8)
     """
     if depth < 0:
         raise ValueError(f"depth must be >= 0, not {depth}")
-    widths = _widths(width)
     clock = _Clock(timeout_ms)
-    for bits in widths:
+    plan = _plan(model, width, depth, [],
+                 [bad, any_enabled] + ([_type_ok] if use_invariant else []))
+    for bits, exact in plan:
         try:
-            return _find_violation(model, bad, depth, clock, lookup, bits, use_invariant)
+            return _find_violation(model, bad, depth, clock, lookup, bits, exact, use_invariant)
         except _Unknown as e:
             return ViolationResult("unknown", depth, None, None, None, str(e),
                                    clock.elapsed(), bits)
         except (_Widen, WidthTooSmall) as e:
             reason = f"{bits}-bit integers are too narrow: {e}"
     return ViolationResult("unknown", depth, None, None, None, reason, clock.elapsed(),
-                           widths[-1])
+                           plan[-1][0])
 
 
-def _find_violation(model, bad, depth, clock, lookup, bits, use_invariant):
+def _find_violation(model, bad, depth, clock, lookup, bits, exact, use_invariant):
     invariant = (inductive_type_invariant(model, lookup, bits, clock.remaining_ms())
                  if use_invariant else None)
     ops = Z3Ops(lookup, bits)
-    unrolling = Unrolling(model, ops, invariant)
+    unrolling = Unrolling(model, ops, invariant, stutter="never")
     solver = _solver(bits, lookup)
     added = 0
-    found = None
-    complete = False
     t = 0
     for t in range(depth + 1):
         unrolling.unroll(t)
@@ -618,20 +659,23 @@ def _find_violation(model, bad, depth, clock, lookup, bits, use_invariant):
         new = unrolling.solver_assertions()
         solver.add(*new[added:])
         added = len(new)
-        if _check(solver, clock, _flag(solver, f"bad@{t}", bad_t)):
-            found = unrolling.decode(solver.model(), t)
-            break
-        if not _check(solver, clock, _flag(solver, f"enabled@{t}", running_t)):
-            complete = True
-            break
-    # Everything above is exact only if no run up to t leaves the bit-vector range.
-    if _check(solver, clock, _flag(solver, "inexact", unrolling.inexact())):
-        raise _Widen("an operation leaves the range on some run")
-    if found is None:
-        return ViolationResult("holds", t, None, None, complete, None, clock.elapsed(), bits)
-    trace, states = found
-    replayed, _ = execute(model, trace)
-    if replayed != states or not bad(model, replayed[-1], CONCRETE):
-        raise AssertionError(f"decoded trace does not reach a bad state: {replayed}")
-    return ViolationResult("violated", len(trace), trace, states, None, None,
-                           clock.elapsed(), bits)
+        # One query per depth: a bad state after exactly t steps, or an inexact operation
+        # on the way there (then the width is too small and everything is redone wider).
+        inexact = _flag(solver, f"inexact@{t}",
+                        z3.BoolVal(False) if exact else unrolling.inexact())
+        if _check(solver, clock, _flag(solver, f"bad_or_inexact@{t}", z3.Or(bad_t, inexact))):
+            m = solver.model()
+            if z3.is_true(m.eval(inexact, model_completion=True)):
+                raise _Widen("an operation leaves the range on some run")
+            trace, states = unrolling.decode(m, t)
+            replayed, _ = execute(model, trace)
+            if replayed != states or not bad(model, replayed[-1], CONCRETE):
+                raise AssertionError(f"decoded trace does not reach a bad state: {replayed}")
+            return ViolationResult("violated", len(trace), trace, states, None, None,
+                                   clock.elapsed(), bits)
+        # Does some run go on? Asked at t = 0, 1, 2, 4, 8, ... and at the bound: a run
+        # going on at t also went on at every earlier depth, so at most twice too deep.
+        if (t & (t - 1) == 0 or t == depth) and \
+                not _check(solver, clock, _flag(solver, f"running@{t}", running_t)):
+            return ViolationResult("holds", t, None, None, True, None, clock.elapsed(), bits)
+    return ViolationResult("holds", t, None, None, False, None, clock.elapsed(), bits)

@@ -6,13 +6,14 @@ the BMC engine (engines/bmc.py) passes a `Z3Ops` and state entries that are `Sym
 so the SAME Python code builds Z3 terms instead of computing values.
 
 Integers. `Z3Ops(width=None)` makes every integer a z3 Int (exact, but Z3's arithmetic
-solver is slow on these unrollings); `Z3Ops(width=W)` makes them W-bit two's-complement
-bit-vectors, which Z3 bit-blasts to SAT (orders of magnitude faster here, see
-benchmarks/bmc.py). Bit-vectors wrap around, so in that mode every `+ - * // %` and unary
-minus a model performs also records a Bool in `Z3Ops.exact`: true when that operation
-did not leave the W-bit range. The engine proves all of them true on every run it
-considers (then the bit-vector run IS the integer run, operation by operation) or
-retries wider; a Python constant that does not fit raises WidthTooSmall at once.
+solver is slow on these unrollings: about 3 s for a 6-item walk product that takes 0.1 s
+in bit-vectors); `Z3Ops(width=W)` makes them W-bit two's-complement bit-vectors, which
+Z3 bit-blasts to SAT. Bit-vectors wrap around, so in that mode every `+ - * // %` and
+unary minus a model performs also records a Bool in `Z3Ops.exact`: true when that
+operation did not leave the W-bit range. The engine uses a width only when no run can
+make any of them false (then the bit-vector run IS the integer run, operation by
+operation): proved beforehand by interval evaluation (engines/intervals.py), or else by
+the solver; a Python constant that does not fit raises WidthTooSmall at once.
 
 `SymInt` exists because model code uses Python operators on state entries, and z3's
 ArithRef has no `//` (its `/` is integer division on Ints, truncating on bit-vectors).
@@ -154,7 +155,8 @@ class SymInt:
 
 
 def _runs(table) -> list[tuple[int, int, int, int]]:
-    """Maximal arithmetic runs of a table: (start, end, base, step), t[k] = base + step*(k-start)."""
+    """Maximal arithmetic runs of a table: (start, end, base, step) with
+    t[k] = base + step * (k - start) for start <= k < end."""
     runs = []
     n = len(table)
     k = 0
