@@ -99,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mrelease", action="store_true", help="add process_mrelease() as an actor")
     p.add_argument("--max-states", type=_positive, metavar="N",
                    help="stop after N distinct states (verdicts become incomplete)")
-    p.add_argument("--engine", choices=VERIFY_ENGINES, default="explicit")
+    p.add_argument("--engine", choices=VERIFY_ENGINES, default="explicit",
+                   help="explicit: breadth-first over every state; z3: Spacer invariants "
+                        "(unbounded) and BMC for the shortest traces")
+    p.add_argument("--timeout", type=_positive, metavar="S",
+                   help="with --engine z3: solver budget per property in seconds "
+                        "(default 300); out of time is unknown")
     p.add_argument("--property", choices=[q.name for q in PROPERTIES],
                    help="with --trace-out: which violated property's trace to write")
     p.add_argument("--trace-out", metavar="FILE",
@@ -200,7 +205,7 @@ def cmd_verify(args) -> int:
     layout = load_layout(args.layout)
     config = ProtocolConfig(args.walk, args.mutant, args.stuck_writer, args.mrelease)
     progress = Progress(f"verify {layout.path}")
-    result = verify(layout, config, args.engine, args.max_states, progress)
+    result = verify(layout, config, args.engine, args.max_states, progress, args.timeout)
     progress.close()
     if args.trace_out:
         _write_trace(args, result)

@@ -27,7 +27,10 @@ class Verification:
 
 
 def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
-           max_states: int | None = None, progress=None) -> Verification:
+           max_states: int | None = None, progress=None,
+           timeout_s: float | None = None) -> Verification:
+    """max_states bounds the explicit engine; timeout_s is Z3's budget per property
+    (default z3_protocol.DEFAULT_TIMEOUT_S)."""
     model = Protocol(layout, config)
     if engine == "explicit":
         result = explicit.check(model, PROPERTIES, max_states, progress)
@@ -36,9 +39,10 @@ def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
                             {name: v.trace for name, v in result.verdicts.items() if v.trace},
                             result.states, result.transitions, result.complete, {})
     if engine == "z3":
-        from .engines.bmc_protocol import check_protocol
+        from .engines import z3_protocol
 
-        return check_protocol(model, PROPERTIES, progress=progress)
+        budget = z3_protocol.DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
+        return z3_protocol.check_protocol(model, PROPERTIES, budget, progress)
     raise ValueError(f"engine must be one of {', '.join(VERIFY_ENGINES)}, not {engine!r}")
 
 
@@ -66,11 +70,20 @@ def render(v: Verification) -> str:
             f"visits {list(v.model.seq)}; mutant {cfg.mutant or 'none'}"
             f"{'; stuck writer' if cfg.stuck_writer else ''}"
             f"{'; process_mrelease' if cfg.mrelease else ''}")
-    size = (f"{v.engine}: {v.states} distinct states, {v.transitions} transitions, "
-            f"{'complete' if v.complete else 'INCOMPLETE (limit reached)'}")
+    if v.engine == "z3":
+        size = ("z3: Spacer inductive invariants (re-checked), BMC for shortest traces; "
+                f"{'complete' if v.complete else 'INCOMPLETE (a solver gave up or ran out of time)'}")
+    else:
+        size = (f"{v.engine}: {v.states} distinct states, {v.transitions} transitions, "
+                f"{'complete' if v.complete else 'INCOMPLETE (limit reached)'}")
     rows = [[p.name, v.statuses[p.name],
              len(v.traces[p.name]) if p.name in v.traces else ""] for p in PROPERTIES]
     out = [head, size, "", tabulate(rows, headers=["property", "status", "trace steps"])]
+    for name, note in v.notes.items():
+        if "invariant" in note:
+            out += ["", f"inductive invariant proving {name}:", note["invariant"]]
+        elif "reason_unknown" in note:
+            out += ["", f"{name} unknown: {note['reason_unknown']}"]
     for name, trace in v.traces.items():
         out += ["", f"shortest trace to a violation of {name}:",
                 render_steps(trace_steps(v.model, trace))]

@@ -1,0 +1,160 @@
+"""Unbounded safety by constrained Horn clauses: Z3's Spacer (IC3/PDR) on any `ops` model.
+
+The same model definition the explorer runs (init, actions, guard, update) is evaluated
+with Z3Ops over unbounded Ints and handed to Spacer as three Horn clauses over one
+unknown relation Inv:
+
+    Inv(init)
+    Inv(x) and Or_a(guard_a(x) and x' == update_a(x))  =>  Inv(x')
+    Inv(x) and bad(x)                                   =>  false
+
+Spacer either finds an interpretation of Inv (an inductive invariant that excludes every
+bad state: the property holds in every reachable state, for every run of any length) or
+shows that no such relation exists (a bad state is reachable; engines/bmc.py then finds
+the shortest run to one). A timeout or a solver giving up is `unknown`.
+
+An invariant is never taken on trust. `check_invariant` re-proves it with the plain SMT
+solver, in three queries that each must be unsat: init violates it; one step leaves it;
+it admits a bad state. Only then is the verdict `holds`, and the invariant (over the
+model's variable names) goes into the output for a reviewer to read.
+
+Every query runs in a fresh Z3 context (as in z3_solve.py), so the invariant Spacer
+prints is the same on every run of the same model.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import z3
+
+from . import z3_solve
+from .bmc import inductive_type_invariant, variable_names
+from .z3ops import Z3Ops
+
+
+@dataclass(frozen=True)
+class SafetyResult:
+    """status: ``holds`` (`invariant` proved inductive and safe, re-checked), ``violated``
+    (a bad state is reachable; no trace here) or ``unknown`` (`reason_unknown`)."""
+
+    status: str
+    invariant: str | None
+    reason_unknown: str | None
+    seconds: float
+
+
+class Encoding:
+    """The model's variables, transition relation and init as Z3 terms (Ints)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.ops = Z3Ops("runs", None)
+        self.names = variable_names(model)
+        self.now = tuple(self.ops.int_var(name) for name in self.names)
+        self.after = tuple(self.ops.int_var(name + "'") for name in self.names)
+        steps = []
+        for action in model.actions:
+            guard = z3.simplify(self.ops.to_bool(model.guard(self.now, action, self.ops)))
+            if z3.is_false(guard):
+                continue  # an action this configuration never takes (e.g. a mutant's)
+            nxt = tuple(model.update(self.now, action, self.ops))
+            steps.append(z3.And(guard, *(y.term == self.ops.int_term(v)
+                                         for y, v in zip(self.after, nxt))))
+        self.step = z3.Or(*steps)
+        # A proved inductive type invariant (bmc.inductive_type_invariant) holds in every
+        # reachable state, so restricting steps to states that satisfy it removes no run;
+        # it gives Spacer the variables' ranges, which it otherwise has to rediscover.
+        self.typed = z3.BoolVal(True)
+        if inductive_type_invariant(model) is not None:
+            self.typed = self.ops.to_bool(model.type_ok(self.now, self.ops))
+        self.init = tuple(int(v) for v in model.init())
+
+    def terms(self, state) -> list:
+        return [x.term for x in state]
+
+    def state_formula(self, predicate) -> z3.BoolRef:
+        """predicate(model, state, ops) over the current-state variables, as a z3 Bool."""
+        return self.ops.to_bool(predicate(self.model, self.now, self.ops))
+
+    def at_init(self, formula) -> z3.BoolRef:
+        return z3.substitute(formula, *zip(self.terms(self.now),
+                                           (z3.IntVal(v) for v in self.init)))
+
+    def primed(self, formula) -> z3.BoolRef:
+        return z3.substitute(formula, *zip(self.terms(self.now), self.terms(self.after)))
+
+
+def prove_safe(model, bad, timeout_s: float | None = None) -> SafetyResult:
+    """Does no reachable state satisfy bad(model, state, ops)? See the module docstring."""
+    start = time.perf_counter()
+    enc = Encoding(model)
+    bad_now = enc.state_formula(bad)
+    ctx = z3.Context()
+    sort = z3.IntSort(ctx)
+    inv = z3.Function("Inv", *([sort] * len(enc.names)), z3.BoolSort(ctx))
+    now = [t.translate(ctx) for t in enc.terms(enc.now)]
+    after = [t.translate(ctx) for t in enc.terms(enc.after)]
+    solver = z3.SolverFor("HORN", ctx=ctx)
+    solver.set("spacer.global", True)  # about 2x faster on the protocol (benchmarks/bmc.py)
+    if timeout_s is not None:
+        solver.set("timeout", max(1, int(timeout_s * 1000)))
+    solver.add(inv(*(z3.IntVal(v, ctx) for v in enc.init)))
+    solver.add(z3.ForAll(now + after, z3.Implies(
+        z3.And(inv(*now), enc.typed.translate(ctx), enc.step.translate(ctx)), inv(*after))))
+    solver.add(z3.ForAll(now, z3.Implies(z3.And(inv(*now), bad_now.translate(ctx)),
+                                         z3.BoolVal(False, ctx))))
+    answer = solver.check()
+    if answer == z3.unsat:
+        return SafetyResult("violated", None, None, time.perf_counter() - start)
+    if answer != z3.sat:
+        return SafetyResult("unknown", None, solver.reason_unknown() or "unknown",
+                            time.perf_counter() - start)
+    found = z3.simplify(solver.model().eval(inv(*now)))
+    invariant = found.translate(z3.main_ctx())
+    remaining = None if timeout_s is None else max(1.0, timeout_s - (time.perf_counter() - start))
+    failed = check_invariant(enc, invariant, bad_now, remaining)
+    if failed is not None:
+        status = "unknown"
+        return SafetyResult(status, None, f"Spacer's invariant failed re-checking: {failed}",
+                            time.perf_counter() - start)
+    return SafetyResult("holds", render_invariant(invariant), None,
+                        time.perf_counter() - start)
+
+
+def check_invariant(enc: Encoding, invariant, bad_now, timeout_s: float | None = None):
+    """None when `invariant` (a Bool over enc.now) holds at init, is closed under every
+    step and excludes `bad_now`; else which of the three failed (or could not be shown)."""
+    obligations = (
+        ("init", [z3.Not(enc.at_init(invariant))]),
+        ("step", [invariant, enc.typed, enc.step, z3.Not(enc.primed(invariant))]),
+        ("safe", [invariant, bad_now]),
+    )
+    for name, query in obligations:
+        outcome = z3_solve.check(query, timeout_s)
+        if outcome.result != z3.unsat:
+            return f"{name} ({outcome.result})"
+    return None
+
+
+def render_invariant(invariant) -> str:
+    """The invariant as one line of Z3's own syntax (And/Or/Not over variable names)."""
+    return " ".join(str(invariant).split())
+
+
+def prove_progress(model, timeout_s: float | None = None) -> SafetyResult:
+    """Does every run end? ``holds`` when Spacer proves that in every reachable state
+    `model.type_ok` holds (which bounds every variable `model.progress_measure` reads)
+    and every enabled step strictly increases the progress measure: a bounded measure
+    that grows on every step admits no infinite run, so every schedule ends in a
+    terminal state, which is what gives the `at_terminal` properties their meaning."""
+    return prove_safe(model, _stalls, timeout_s)
+
+
+def _stalls(model, s, ops):
+    """s is ill-typed, or some enabled step from s does not increase the measure."""
+    rank = model.progress_measure(s)
+    stalls = [ops.And(model.guard(s, a, ops),
+                      model.progress_measure(tuple(model.update(s, a, ops))) <= rank)
+              for a in model.actions]
+    return ops.Or(ops.Not(model.type_ok(s, ops)), *stalls)
