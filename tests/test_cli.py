@@ -711,3 +711,9 @@ def test_closed_stdout_is_not_an_error(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "Broken pipe" not in err
     assert code == 0
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
+def test_verify_bad_timeout_exit_2(capsys, value):
+    check_bad(*run(capsys, "verify", "bundled/tiny.maps", "--engine", "z3", "--timeout", value),
+              "--timeout", value)

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=VERIFY_ENGINES, default="explicit",
                    help="explicit: breadth-first over every state; z3: Spacer invariants "
                         "(unbounded) and BMC for the shortest traces")
-    p.add_argument("--timeout", type=_positive, metavar="S",
+    p.add_argument("--timeout", type=_seconds, metavar="S",
                    help="with --engine z3: solver budget per property in seconds "
                         "(default 300); out of time is unknown")
     p.add_argument("--property", choices=[q.name for q in PROPERTIES],
@@ -136,6 +136,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
     return value
 
 

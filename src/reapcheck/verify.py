@@ -24,6 +24,7 @@ class Verification:
     transitions: int | None
     complete: bool
     notes: dict  # name -> extra facts (e.g. the solver's reason for unknown)
+    termination: dict | None = None  # z3: {"status", "invariant"} of the progress proof
 
 
 def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
@@ -61,7 +62,8 @@ def verification_json(v: Verification) -> dict:
     return {"layout": v.model.layout.path, "vmas": len(v.model.layout),
             "engine": v.engine, **v.model.config.to_json(),
             "visits": list(v.model.seq), "properties": props, "states": v.states,
-            "transitions": v.transitions, "complete": v.complete}
+            "transitions": v.transitions, "complete": v.complete,
+            **({"termination": v.termination} if v.termination is not None else {})}
 
 
 def render(v: Verification) -> str:
@@ -79,9 +81,17 @@ def render(v: Verification) -> str:
     rows = [[p.name, v.statuses[p.name],
              len(v.traces[p.name]) if p.name in v.traces else ""] for p in PROPERTIES]
     out = [head, size, "", tabulate(rows, headers=["property", "status", "trace steps"])]
+    if v.termination is not None:
+        out += ["", f"termination (type_ok and a growing progress measure in every reachable "
+                f"state): {v.termination['status']}"]
+        if v.termination.get("invariant"):
+            out.append(v.termination["invariant"])
     for name, note in v.notes.items():
         if "invariant" in note:
-            out += ["", f"inductive invariant proving {name}:", note["invariant"]]
+            also = note.get("relative_to")
+            out += ["", f"inductive invariant proving {name}"
+                    + (f" (with those of {', '.join(also)})" if also else "") + ":",
+                    note["invariant"]]
         elif "reason_unknown" in note:
             out += ["", f"{name} unknown: {note['reason_unknown']}"]
     for name, trace in v.traces.items():

@@ -42,12 +42,13 @@ class SafetyResult:
     invariant: str | None
     reason_unknown: str | None
     seconds: float
+    formula: object = None  # the invariant as a z3 Bool over the model's variables
 
 
 class Encoding:
     """The model's variables, transition relation and init as Z3 terms (Ints)."""
 
-    def __init__(self, model):
+    def __init__(self, model, known=()):
         self.model = model
         self.ops = Z3Ops("runs", None)
         self.names = variable_names(model)
@@ -68,6 +69,7 @@ class Encoding:
         self.typed = z3.BoolVal(True)
         if inductive_type_invariant(model) is not None:
             self.typed = self.ops.to_bool(model.type_ok(self.now, self.ops))
+        self.typed = z3.And(self.typed, *known)
         self.init = tuple(int(v) for v in model.init())
 
     def terms(self, state) -> list:
@@ -85,10 +87,15 @@ class Encoding:
         return z3.substitute(formula, *zip(self.terms(self.now), self.terms(self.after)))
 
 
-def prove_safe(model, bad, timeout_s: float | None = None) -> SafetyResult:
-    """Does no reachable state satisfy bad(model, state, ops)? See the module docstring."""
+def prove_safe(model, bad, timeout_s: float | None = None, known=()) -> SafetyResult:
+    """Does no reachable state satisfy bad(model, state, ops)? See the module docstring.
+
+    known: invariants already proved for this model (SafetyResult.formula of earlier
+    calls). Every reachable state satisfies them, so steps are only taken from states
+    that do: no run is lost, and Spacer starts from what was already learnt.
+    """
     start = time.perf_counter()
-    enc = Encoding(model)
+    enc = Encoding(model, known)
     bad_now = enc.state_formula(bad)
     ctx = z3.Context()
     sort = z3.IntSort(ctx)
@@ -119,7 +126,7 @@ def prove_safe(model, bad, timeout_s: float | None = None) -> SafetyResult:
         return SafetyResult(status, None, f"Spacer's invariant failed re-checking: {failed}",
                             time.perf_counter() - start)
     return SafetyResult("holds", render_invariant(invariant), None,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, invariant)
 
 
 def check_invariant(enc: Encoding, invariant, bad_now, timeout_s: float | None = None):
