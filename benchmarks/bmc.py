@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import sys
 import time
 
@@ -102,6 +103,9 @@ def main() -> int:
                         "  " + ",".join(str(w) for w in sorted(widths, key=str)))
                 print(line, flush=True)
                 lines.append(line)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines.append(f"peak memory (max RSS of this process): {peak:.0f} MiB")
+    print(lines[-1], flush=True)
     if args.out:
         with open(args.out, "w") as f:
             f.write("\n".join(lines) + "\n")

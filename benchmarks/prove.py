@@ -10,6 +10,7 @@ proof, which does not depend on K. Timings vary by machine.
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 from reapcheck.engines import z3_collisions as zc
@@ -71,6 +72,8 @@ def main() -> int:
     for label, fn, fn_args in proofs:
         result, wall = timed(fn, *fn_args)
         print(f"  {label:<34} {cell(result.status, result.seconds, wall)}", flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak memory (max RSS of this process): {peak:.0f} MiB")
     return 0
 
 
