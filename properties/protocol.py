@@ -25,11 +25,22 @@ class Property:
     expectation: str  # always | at_terminal
     description: str
     predicate: Callable  # (model, state, ops) -> bool term
+    conjuncts: Callable | None = None  # (model, state, ops) -> [bool term]; And is predicate
 
     def holds_in(self, model, s, ops=CONCRETE):
         if self.expectation == "at_terminal":
             return ops.Or(ops.Not(no_step_enabled(model, s, ops)), self.predicate(model, s, ops))
         return self.predicate(model, s, ops)
+
+    def failures(self, model, s, ops=CONCRETE) -> list:
+        """Conditions on `s` whose disjunction is Not(holds_in): one per conjunct, so a
+        solver may prove each unreachable on its own (smaller invariants)."""
+        parts = (self.conjuncts(model, s, ops) if self.conjuncts is not None
+                 else [self.predicate(model, s, ops)])
+        if self.expectation == "at_terminal":
+            terminal = no_step_enabled(model, s, ops)
+            return [ops.And(terminal, ops.Not(part)) for part in parts]
+        return [ops.Not(part) for part in parts]
 
 
 def _v(s):
@@ -65,11 +76,16 @@ def no_deadlock(model, s, ops=CONCRETE):
     """At a terminal state. Without a stuck writer every actor is done. With one,
     exit_mmap may wait forever behind it (the case the reaper exists for), but the reaper
     and process_mrelease must be done: no actor waits on another modelled actor."""
+    return ops.And(*actors_done(model, s, ops))
+
+
+def actors_done(model, s, ops=CONCRETE) -> list:
+    """no_deadlock's conjuncts: each actor that must finish is done."""
     v = _v(s)
     finished = [v["rp_pc"] == RP_DONE, v["mr_pc"] == MR_DONE]
     if not model.config.stuck_writer:
         finished.append(v["ex_pc"] == EX_DONE)
-    return ops.And(*finished)
+    return finished
 
 
 def reaper_terminates(model, s, ops=CONCRETE):
@@ -99,7 +115,7 @@ PROPERTIES = (
              no_use_after_free),
     Property("no_deadlock", "at_terminal",
              "a state where no step is enabled has every actor done (but exit_mmap behind a "
-             "stuck writer)", no_deadlock),
+             "stuck writer)", no_deadlock, actors_done),
     Property("reaper_terminates", "at_terminal",
              "every schedule ends with the reaper done, within its attempts", reaper_terminates),
     Property("oom_skip_set_when_reaper_done", "always",

@@ -174,3 +174,20 @@ def test_itf_encodes_ulong_max_as_bigint():
     _, result = statuses(TOP, walk="rev_prev")
     itf = itf_json(result.model, "walk_complete", result.traces["walk_complete"])
     assert itf["states"][0]["vmas"][-1]["end"] == {"#bigint": str(2**64)}
+
+
+@pytest.mark.parametrize("stuck", [False, True])
+def test_failures_split_exactly_the_states_where_a_property_fails(stuck):
+    """Property.failures (one condition per conjunct, for the solver) fails together with
+    holds_in, in every reachable state of the model, mutants included."""
+    for mutant in (None, *sorted(MUTANTS)):
+        model = Protocol(TINY, ProtocolConfig("rev_find", mutant, stuck))
+        seen, frontier = {model.init()}, [model.init()]
+        while frontier:
+            state = frontier.pop()
+            for prop in PROPERTIES:
+                assert any(prop.failures(model, state)) == (not prop.holds_in(model, state))
+            for _, after in model.successors(state):
+                if after not in seen:
+                    seen.add(after)
+                    frontier.append(after)

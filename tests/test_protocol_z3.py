@@ -115,3 +115,17 @@ def test_bmc_finds_the_explorers_shortest_violation_at_its_exact_depth():
         assert (short.status, short.complete) == ("holds", False)  # nothing shorter
         found = bmc.find_violation(model, _bad(name), len(trace), 120_000)
         assert found.status == "violated" and len(found.trace) == len(trace)
+
+
+def test_a_violation_without_its_trace_is_incomplete(monkeypatch):
+    """Spacer shows the bug reachable, but BMC runs out of time: no `violated` without a
+    trace (MODEL.md 5)."""
+    def out_of_time(model, bad, depth, timeout_ms=None, **kw):
+        return bmc.ViolationResult("unknown", depth, None, None, None, "timeout", 0.0, None)
+
+    monkeypatch.setattr(z3_protocol.bmc, "find_violation", out_of_time)
+    model = Protocol(ONE, ProtocolConfig("rev_find", "no_final_oom_skip"))
+    result = z3_protocol.check_protocol(model, [BY_NAME["oom_skip_set_when_reaper_done"]], 300)
+    assert result.statuses == {"oom_skip_set_when_reaper_done": "incomplete"}
+    assert not result.traces and not result.complete
+    assert result.notes["oom_skip_set_when_reaper_done"]["spacer"] == "violated"

@@ -12,7 +12,9 @@ The same model (model/protocol.py) and the same property predicates
 2. Spacer shows a failing state reachable: bounded model checking (engines/bmc.py)
    deepens one step at a time to the shortest run that reaches one, which becomes the
    trace (the same length as the explicit checker's breadth-first trace).
-3. A timeout or a solver giving up is ``unknown``, never ``holds``.
+3. A timeout or a solver giving up is ``unknown``, never ``holds``. When Spacer shows a
+   violation but BMC runs out of time before the trace, the verdict is ``incomplete``
+   (MODEL.md 5: `violated` comes with a trace).
 
 The `at_terminal` properties (no_deadlock, reaper_terminates) speak about the end of
 every schedule; that every schedule ends is proved once per model (chc.prove_progress:
@@ -37,8 +39,9 @@ def check_protocol(model, properties, timeout_s: float | None = DEFAULT_TIMEOUT_
     progress_proof = chc.prove_progress(model, timeout_s)
     terminates = progress_proof.status
     known = {"termination": progress_proof.formula} if terminates == "holds" else {}
-    # The `always` properties first: what they prove helps Spacer with the others.
-    order = sorted(properties, key=lambda p: p.expectation == "at_terminal")
+    # The `always` properties first, split ones last: what is proved helps with the rest.
+    order = sorted(properties, key=lambda p: (p.expectation == "at_terminal",
+                                              p.conjuncts is not None))
     for number, prop in enumerate(order):
         if progress is not None:
             progress(number, len(properties))
@@ -64,15 +67,30 @@ def _check_one(model, prop, terminates: str, timeout_s, known):
         return ops.Not(prop.holds_in(m, s, ops))
 
     relative_to = list(known)
-    safety = chc.prove_safe(model, bad, timeout_s, list(known.values()))
+    # One Spacer query per way the property can fail (per conjunct): smaller invariants.
+    proofs = []
+    for part in range(len(prop.failures(model, model.init()))):
+        def fails(m, s, ops, part=part):
+            return prop.failures(m, s, ops)[part]
+
+        budget = None if timeout_s is None else \
+            max(0.001, timeout_s - (time.perf_counter() - start))
+        proofs.append(chc.prove_safe(model, fails, budget, list(known.values())))
+        if proofs[-1].status != "holds":
+            break
+        known[f"{prop.name}[{part}]"] = proofs[-1].formula  # proved: later parts use it
+    safety = proofs[-1]
     note = {"method": "spacer"}
     if safety.status == "holds":
-        known[prop.name] = safety.formula  # proved: later properties may start from it
+        if len(proofs) == 1:
+            known[prop.name] = known.pop(f"{prop.name}[0]")
         if prop.expectation == "at_terminal" and terminates != "holds":
             return "unknown", None, {**note, "reason_unknown":
                                      f"termination (progress measure) is {terminates}"}
-        return "holds", None, {**note, "invariant": safety.invariant,
-                               "relative_to": relative_to}
+        invariant = proofs[0].invariant if len(proofs) == 1 else \
+            "And(" + ", ".join(p.invariant for p in proofs) + ")"  # each part also
+        # relative to the parts before it
+        return "holds", None, {**note, "invariant": invariant, "relative_to": relative_to}
     if safety.status == "unknown":
         return "unknown", None, {**note, "reason_unknown": safety.reason_unknown}
     found = _shortest_violation(model, bad, timeout_s, start)
@@ -82,10 +100,11 @@ def _check_one(model, prop, terminates: str, timeout_s, known):
         return "violated", [(a, states[i], states[i + 1]) for i, a in enumerate(found.trace)], note
     if found.status == "holds" and found.complete:
         raise AssertionError(f"{prop.name}: Spacer found a violation that BMC proves absent")
-    # Reachable by Spacer's proof, but the shortest run was not found in time.
-    return "violated", None, {**note, "reason_no_trace": found.reason_unknown
-                              or f"no run of at most {found.depth} steps reached it"}
-
+    # Spacer shows a violation reachable, but BMC ran out of time before the shortest
+    # run: MODEL.md 5 gives `violated` only with a trace, so a limit stopped this search.
+    return "incomplete", None, {**note, "reason_no_trace": found.reason_unknown
+                                or f"no run of at most {found.depth} steps reached it",
+                                "spacer": "violated"}
 
 def _shortest_violation(model, bad, timeout_s, start):
     """BMC at bounds 32, 64, ... TRACE_DEPTH until it finds the shortest violating run.
