@@ -823,16 +823,22 @@ def _protocol(runs) -> str:
             cells.append(f'<td class="s-{esc(_slug(status))}" title="{esc(p)}: {esc(full)}">'
                          f"{esc(short)}</td>")
         layout = str(run.get("layout", "?")).removeprefix("bundled/")
+        z3 = run.get("z3") if isinstance(run.get("z3"), dict) else None
+        z3_cell = "<td>-</td>" if z3 is None else (
+            '<td class="s-holds" title="Z3 alone gives every verdict and trace length">agrees</td>'
+            if z3.get("agrees") else
+            '<td class="s-violated" title="Z3 and the explorer differ">DISAGREES</td>')
         rows.append(f"<tr><td><code>{esc(layout)}</code></td><td>{esc(_text(run.get('walk')))}</td>"
                     f"<td>{_wbr(run.get('mutant') or '-')}</td><td>{_wbr(opts)}</td>"
-                    f"<td class=num>{states_text}</td>{''.join(cells)}</tr>")
+                    f"<td class=num>{states_text}</td>{''.join(cells)}{z3_cell}</tr>")
     return ('<p class="lead">Explicit-state search of every schedule of exit_mmap, the reaper '
             "(and process_mrelease / a stuck writer where marked), on the kernel's code and on "
             "seeded bugs (mutants). \u2713 holds; \u2717 N: violated, the shortest trace has N "
-            "steps; ? unknown; \u2026 incomplete (a limit stopped the search).</p>\n"
+            "steps; ? unknown; \u2026 incomplete (a limit stopped the search). Column z3: the "
+            "same run checked by Z3 alone (Spacer invariants, BMC traces).</p>\n"
             '<div class="table-scroll"><table class="protocol"><thead><tr><th>layout</th>'
             "<th>walk</th><th>mutant</th><th>options</th><th class=num>states</th>"
-            + head + "</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
+            + head + "<th>z3</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
 
 
 def render_html(data: dict) -> str:
