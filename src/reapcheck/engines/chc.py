@@ -23,7 +23,9 @@ prints is the same on every run of the same model.
 """
 from __future__ import annotations
 
+import multiprocessing
 import time
+import traceback
 from dataclasses import dataclass
 
 import z3
@@ -31,6 +33,9 @@ import z3
 from . import z3_solve
 from .bmc import inductive_type_invariant, variable_names
 from .z3ops import Z3Ops
+
+
+FIRST_SLICE_S = 8.0  # the first seed's time; each restart doubles it
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,11 @@ class Encoding:
         self.after = tuple(self.ops.int_var(name + "'") for name in self.names)
         steps = []
         for action in model.actions:
-            guard = z3.simplify(self.ops.to_bool(model.guard(self.now, action, self.ops)))
-            if z3.is_false(guard):
+            guard = self.ops.to_bool(model.guard(self.now, action, self.ops))
+            if z3.is_false(z3.simplify(guard)):
                 continue  # an action this configuration never takes (e.g. a mutant's)
+            # (simplify() orders terms by creation number, which depends on what the
+            # process built before; only its verdict is used, so queries stay the same.)
             nxt = tuple(model.update(self.now, action, self.ops))
             steps.append(z3.And(guard, *(y.term == self.ops.int_term(v)
                                          for y, v in zip(self.after, nxt))))
@@ -93,7 +100,61 @@ def prove_safe(model, bad, timeout_s: float | None = None, known=()) -> SafetyRe
     known: invariants already proved for this model (SafetyResult.formula of earlier
     calls). Every reachable state satisfies them, so steps are only taken from states
     that do: no run is lost, and Spacer starts from what was already learnt.
+
+    Spacer's time depends a lot on its random seed (walk_complete on sleep.smaps: 1.4 s
+    with seed 4, over 40 s with seed 2), so the query is restarted with seeds 0, 1, 2, ...
+    and time slices of 8, 16, 32, ... seconds until one finishes or the budget is spent.
+    Each attempt runs in a forked child: Z3 keeps Spacer state across queries inside the
+    library (the same query twice in one process finds two different invariants), and a
+    fork starts every attempt from the same state, so a run is reproducible.
     """
+    start = time.perf_counter()
+    seed, slice_s = 0, FIRST_SLICE_S
+    while True:
+        remaining = None if timeout_s is None else timeout_s - (time.perf_counter() - start)
+        last = remaining is not None and remaining <= slice_s
+        result = _forked(model, bad, max(0.001, remaining) if last else slice_s, known, seed)
+        if result.status != "unknown" or last:
+            reason = result.reason_unknown and f"{result.reason_unknown} ({seed + 1} seeds tried)"
+            return SafetyResult(result.status, result.invariant, reason,
+                                time.perf_counter() - start, result.formula)
+        seed, slice_s = seed + 1, 2 * slice_s
+
+
+def _forked(model, bad, timeout_s, known, seed) -> SafetyResult:
+    """_prove_safe in a forked child; the invariant comes back as SMT-LIB text."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(send, model, bad, timeout_s, known, seed))
+    child.start()
+    send.close()
+    try:
+        kind, payload = receive.recv()
+    except EOFError:
+        kind, payload = "error", f"the solver process died (exit code {child.exitcode})"
+    child.join()
+    if kind == "error":
+        raise RuntimeError(f"Spacer query failed: {payload}")
+    status, invariant, reason, seconds, sexpr = payload
+    formula = None
+    if sexpr is not None:
+        decls = {name: z3.Int(name) for name in variable_names(model)}
+        formula = z3.And(*z3.parse_smt2_string(f"(assert {sexpr})", decls=decls))
+    return SafetyResult(status, invariant, reason, seconds, formula)
+
+
+def _child(send, model, bad, timeout_s, known, seed) -> None:
+    try:
+        r = _prove_safe(model, bad, timeout_s, known, seed)
+        sexpr = None if r.formula is None else r.formula.sexpr()
+        send.send(("ok", (r.status, r.invariant, r.reason_unknown, r.seconds, sexpr)))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises
+        send.send(("error", traceback.format_exc()))
+    finally:
+        send.close()
+
+
+def _prove_safe(model, bad, timeout_s, known, seed) -> SafetyResult:
     start = time.perf_counter()
     enc = Encoding(model, known)
     bad_now = enc.state_formula(bad)
@@ -104,6 +165,8 @@ def prove_safe(model, bad, timeout_s: float | None = None, known=()) -> SafetyRe
     after = [t.translate(ctx) for t in enc.terms(enc.after)]
     solver = z3.SolverFor("HORN", ctx=ctx)
     solver.set("spacer.global", True)  # about 2x faster on the protocol (benchmarks/bmc.py)
+    solver.set("spacer.random_seed", seed)
+    solver.set("random_seed", seed)
     if timeout_s is not None:
         solver.set("timeout", max(1, int(timeout_s * 1000)))
     solver.add(inv(*(z3.IntVal(v, ctx) for v in enc.init)))
