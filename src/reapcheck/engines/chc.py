@@ -20,8 +20,9 @@ model's variable names) goes into the output for a reviewer to read.
 
 Spacer's time depends a lot on its random seed, so `prove_safe` restarts it with new
 seeds in doubling time slices, each attempt in a forked process (Z3 keeps Spacer state
-between queries inside one process); the same model gives the same invariant on every
-run, as long as the same attempt finishes within its slice.
+between queries inside one process, so the same query twice in one process finds two
+invariants). Times still vary between processes (benchmarks/protocol_z3.py); a query
+out of budget is `unknown`.
 """
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ def prove_safe(model, bad, timeout_s: float | None = None, known=()) -> SafetyRe
     and time slices of 8, 16, 32, ... seconds until one finishes or the budget is spent.
     Each attempt runs in a forked child: Z3 keeps Spacer state across queries inside the
     library (the same query twice in one process finds two different invariants), and a
-    fork starts every attempt from the same state, so a run is reproducible.
+    fork starts every attempt from the parent's state, not from earlier queries'.
     """
     start = time.perf_counter()
     seed, slice_s = 0, FIRST_SLICE_S
