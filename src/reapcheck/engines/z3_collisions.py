@@ -48,7 +48,7 @@ from ..model.walk_product import WalkProduct
 from ..model.walks import ACTORS, WalkConfig
 from ..properties.collisions import is_collision
 from .schedule import replay
-from .z3_solve import check, verdict
+from .z3_solve import check, check_valid, verdict
 from .z3ops import SymInt, Z3Ops
 
 
@@ -216,17 +216,7 @@ class Proof:
 
 def _check(obligations: list[tuple[str, object]], facts: list, timeout_s) -> Proof:
     """Each obligation must be valid under the facts (its negation unsatisfiable)."""
-    seconds, reasons, status = 0.0, [], "holds"
-    for name, formula in obligations:
-        outcome = check(facts + [z3.Not(formula)], timeout_s)
-        seconds += outcome.seconds
-        if outcome.result == z3.sat:
-            status = "unknown"
-            reasons.append(f"{name}: not inductive (Z3 found a counterexample to induction)")
-        elif outcome.result != z3.unsat:
-            status = "unknown"
-            reasons.append(f"{name}: solver unknown ({outcome.reason})")
-    return Proof(status, seconds, "; ".join(reasons) or None)
+    return Proof(*check_valid(obligations, facts, timeout_s))
 
 
 def _inductive(par: Parametric, inv, ghost_next, init_ghosts, conclusion, timeout_s) -> Proof:

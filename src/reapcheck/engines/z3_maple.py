@@ -51,7 +51,7 @@ import z3
 from ..model import maple
 from ..model.layout import ADDRESS_LIMIT, ULONG_MAX, Layout, Vma
 from ..model.maple import MaState
-from .z3_solve import Outcome, check, verdict
+from .z3_solve import Outcome, check, check_valid, verdict
 
 STATUS_CODES = {"start": 0, "active": 1, "underflow": 2, "overflow": 3}
 LOOKUP_LIMIT = 3  # ranges whose entry one call reads: mas_walk's, then at most two more
@@ -852,7 +852,6 @@ def inductive_check(walk: str, assume_below_top: bool = False,
     assumptions = [c >= 0]
     if assume_below_top:  # no VMA contains ULONG_MAX: the last range is NULL
         assumptions.append(tree.entry(tree.ranges - 1) == tree.null)
-    seconds = 0.0
     # base case: the fresh state satisfies I with c = 0
     base = invariant(tree, walk, fresh, z3.IntVal(0))
     # step
@@ -867,16 +866,6 @@ def inductive_check(walk: str, assume_below_top: bool = False,
         z3.Implies(call.entry != tree.null,
                    z3.And(call.entry == expect, c < n, invariant(tree, walk, post, c + 1))))
     axioms = tree.axioms()  # after every term above is recorded
-    reasons = []
-    status = "holds"
-    for what, negated in (("base case", z3.Not(base)),
-                          ("inductive step", z3.And(inv_pre, z3.Not(goal)))):
-        outcome = check(axioms + assumptions + [negated], timeout_s)
-        seconds += outcome.seconds
-        if outcome.result == z3.sat:
-            status = "unknown"
-            reasons.append(f"{what}: not inductive (Z3 found a counterexample to induction)")
-        elif outcome.result != z3.unsat:
-            status = "unknown"
-            reasons.append(f"{what}: solver unknown ({outcome.reason})")
-    return InductiveResult(status, seconds, "; ".join(reasons) or None)
+    return InductiveResult(*check_valid(
+        [("base case", base), ("inductive step", z3.Implies(inv_pre, goal))],
+        axioms + assumptions, timeout_s))

@@ -69,3 +69,18 @@ def verdict(result) -> str:
     if result == z3.sat:
         return "violated"
     return "unknown"
+
+
+def check_valid(obligations, facts, timeout_s: float | None = None):
+    """(status, seconds, reason): each (name, formula) must be valid under the facts (its
+    negation unsatisfiable). `holds` when all are; else `unknown` with the reasons (a
+    failed inductive step is not a violation: induction is incomplete)."""
+    seconds, reasons = 0.0, []
+    for name, formula in obligations:
+        outcome = check(list(facts) + [z3.Not(formula)], timeout_s)
+        seconds += outcome.seconds
+        if outcome.result == z3.sat:
+            reasons.append(f"{name}: not inductive (Z3 found a counterexample to induction)")
+        elif outcome.result != z3.unsat:
+            reasons.append(f"{name}: solver unknown ({outcome.reason})")
+    return ("unknown" if reasons else "holds"), seconds, "; ".join(reasons) or None
