@@ -32,6 +32,8 @@ class Vma:
     flags: frozenset[str] | None = None  # smaps VmFlags; None when the input had none
     name: str = ""
     lineno: int = 0
+    rss: int | None = None  # resident bytes (smaps `Rss:` kB * 1024); None without an Rss line
+    page_size: int | None = None  # bytes (smaps `KernelPageSize:`); None when not given
 
     @property
     def reapable(self) -> bool:

@@ -35,6 +35,12 @@ def parse_text(text: str, path: str) -> Layout:
             raise LayoutError(path, lineno, f"smaps field {field['key']!r} before any VMA line")
         if field["key"] == "VmFlags":
             vmas[-1]["flags"] = _vmflags(field["value"] or "", path, lineno)
+        elif field["key"] in ("Rss", "KernelPageSize"):
+            value = (field["value"] or "").split()
+            if len(value) != 2 or value[1] != "kB" or not value[0].isdigit():
+                raise LayoutError(path, lineno, f"bad {field['key']} value (want e.g. '4 kB')")
+            key = "rss" if field["key"] == "Rss" else "page_size"
+            vmas[-1][key] = int(value[0]) * 1024
     return Layout.checked(path, (Vma(**v) for v in vmas))
 
 
