@@ -1,6 +1,8 @@
-"""The self-contained HTML report (src/reapcheck/html_report.py): determinism, escaping,
-swimlanes (one marker per collision, compression keeps every collision), the log-log
-chart with zeros, and a real render in headless Chromium checked pixel by pixel.
+"""The self-contained HTML report (src/reapcheck/html_report.py and its Jinja2 templates):
+determinism, escaping, swimlanes (one marker per collision, compression keeps every
+collision), the log-log chart with zeros, the generic data table and the experiment
+section, the templates shipped as package data, and a real render in headless Chromium
+checked pixel by pixel.
 
 The PNG reader below is written from the PNG specification with the standard library
 only (zlib + struct), so the render check needs nothing but a Chromium binary.
@@ -16,17 +18,21 @@ import shutil
 import struct
 import subprocess
 import sys
+import tomllib
 import xml.etree.ElementTree as ET
 import zlib
 from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
 import pytest
 
 from reapcheck import bundled
 from reapcheck.collisions import worst_case
-from reapcheck.html_report import (COLLISION_COLOUR, COMPRESS_ABOVE, LANE_COLOURS, MAX_ROWS,
-                                   render_html, scaling_svg, select_rows, swimlane_svg)
+from reapcheck import html_report
+from reapcheck.html_report import (COLLISION_COLOUR, COMPRESS_ABOVE, LANE_COLOURS, MAX_ROWS, Cell,
+                                   Column, Row, Table, render_html, scaling_svg, select_rows,
+                                   swimlane_svg)
 from reapcheck.model.walks import WalkConfig
 from reapcheck.traces import layout_json
 
@@ -199,6 +205,9 @@ def test_escaping():
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;q&#x27;" in page
     for root in svgs(page):  # still well-formed XML with hostile text inside
         assert root.tag == f"{SVG}svg"
+    # Text that looks like template syntax is data, never evaluated.
+    page = render_html({"version": 1, "limits": ["{{ 7 * 7 }} {% if 1 %}x{% endif %}"]})
+    assert "<li>{{ 7 * 7 }} {% if 1 %}x{% endif %}</li>" in page
 
 
 def test_collision_table_reduction():
@@ -209,6 +218,90 @@ def test_collision_table_reduction():
     assert cells == [["bundled/a.smaps", "5", "4", "vma", "4", "1", "4.0x"],
                      ["bundled/a.smaps", "5", "4", "ptl", "3", "0", "all"],
                      ["bundled/b.smaps", "2", "0", "vma", "0", "0", "-"]]
+
+
+def table_cells(page: str, cls: str) -> list[list[str]]:
+    """The text of every body cell of the table with class `cls`, tags removed."""
+    table = re.search(rf'<table class="{cls}">.*?</table>', page, flags=re.S).group(0)
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)
+            for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S)]
+    return [[re.sub(r"<[^>]+>", "", c) for c in row] for row in rows if row]
+
+
+def test_data_table_layout():
+    """The generic table macro: header and cell flags, one line per row, escaped text."""
+    table = Table("demo", [Column("name"), Column("count", num=True), Column("a_b", wbr=True)], [
+        Row([Cell("x<y", wrap="code"), Cell(3, num=True), Cell("holds", cls="s-holds", title="t\"")]),
+        Row([Cell(items=["one", "two"]), Cell("5 (incomplete)", num=True, at_least=True),
+             Cell("a_b", wbr=True)], cls="hit"),
+        Row([Cell("reaper", dot="lane-reaper"), Cell("4.0x", num=True, wrap="strong"), Cell("")])])
+    text = str(html_report._macro("data_table")(table))
+    assert text == (
+        '<div class="table-scroll"><table class="demo"><thead><tr><th>name</th>'
+        '<th class=num>count</th><th>a_<wbr>b</th></tr></thead><tbody>\n'
+        '<tr><td><code>x&lt;y</code></td><td class=num>3</td>'
+        '<td class="s-holds" title="t&quot;">holds</td></tr>\n'
+        '<tr class="hit"><td><ul>\n<li>one</li>\n<li>two</li>\n</ul></td>'
+        '<td class=num>&ge; 5 (incomplete)</td><td>a_<wbr>b</td></tr>\n'
+        '<tr><td><span class="dot lane-reaper"></span>reaper</td>'
+        '<td class=num><strong>4.0x</strong></td><td></td></tr>\n'
+        '</tbody></table></div>')
+    empty = str(html_report._macro("data_table")(Table("e", [Column("c")], scroll=False)))
+    assert empty == '<table class="e"><thead><tr><th>c</th></tr></thead><tbody>\n\n</tbody></table>'
+
+
+def experiment_data() -> list[dict]:
+    """Two `reapcheck experiment --json` objects in issue 9's keys, one per walkers mode."""
+    def run(exit_pte, reaper_pte, lru=0):
+        c = {"pte": {"exit_mmap": {"count": exit_pte, "wait_us": 12.5},
+                     "reaper": {"count": reaper_pte, "wait_us": 25.0}}}
+        if lru:
+            c["lruvec"] = {"exit_mmap": {"count": lru, "wait_us": 900.0}}
+        return {"contentions": c}
+    return [{"version": 1, "walkers": "opposite", "kernel": "6.18.0", "model": {"ptl": 1, "vma": 1},
+             "runs": [run(0, 0, lru=300), run(0, 1, lru=250), run(0, 0)]},
+            {"version": 1, "walkers": "same", "kernel": "6.18.0",
+             "model": {"ptl": 1200, "vma": 6000}, "runs": [run(500, 480), run(520, 511, lru=12)]}]
+
+
+def test_experiment_section():
+    data = sample_data()
+    data["experiment"] = experiment_data()
+    page = render_html(data)
+    found = re.findall(r'<section id="([a-z]+)">', page)
+    assert found.index("experiment") == found.index("counterexamples") + 1
+    assert found.index("limits") == found.index("experiment") + 1
+    assert '<a href="#experiment">What the real kernel did</a>' in page
+    assert "(6.18.0)" in page
+    outside = "outside the collision model"
+    assert table_cells(page, "experiment") == [
+        ["opposite", "pte", "exit_mmap", "3", "0", "0", "12.5", "12.5", "1"],
+        ["opposite", "pte", "reaper", "3", "0", "1", "25.0", "25.0", "1"],
+        ["opposite", "lruvec", "exit_mmap", "3", "250", "300", "900.0", "900.0", outside],
+        ["same", "pte", "exit_mmap", "2", "510", "520", "12.5", "12.5", "1200"],
+        ["same", "pte", "reaper", "2", "495.5", "511", "25.0", "25.0", "1200"],
+        ["same", "lruvec", "exit_mmap", "2", "6", "12", "450.0", "900.0", outside]]
+    # One object instead of a list; hostile text escaped.
+    one = experiment_data()[0]
+    one["walkers"] = "<b>"
+    page = render_html({"version": 1, "experiment": one})
+    assert "<td>&lt;b&gt;</td>" in page and "<b>" not in page
+    # No experiment data: no section, no heading, no link.
+    for absent in ({"version": 1}, {"version": 1, "experiment": []}, sample_data()):
+        page = render_html(absent)
+        assert 'id="experiment"' not in page and "What the real kernel did" not in page
+
+
+def test_templates_are_package_data():
+    """Every template is matched by pyproject's package-data, so a wheel ships it."""
+    root = Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    package = root / "src" / "reapcheck"
+    shipped = {p for g in project["tool"]["setuptools"]["package-data"]["reapcheck"]
+               for p in package.glob(g)}
+    templates = {p for p in (package / "templates").rglob("*") if p.is_file()}
+    assert templates and templates <= shipped, sorted(map(str, templates - shipped))
+    assert "jinja2>=3.1" in project["project"]["dependencies"]
 
 
 # --- swimlanes ----------------------------------------------------------------------------
