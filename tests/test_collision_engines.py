@@ -11,7 +11,7 @@ from conftest import random_layout
 from oracle import brute_force
 
 from reapcheck.collisions import worst_case
-from reapcheck.engines import graph, sparse
+from reapcheck.engines import graph, sparse, witness
 from reapcheck.engines.schedule import replay
 from reapcheck.model.layout import Layout, Vma
 from reapcheck.model.walk_product import WalkProduct
@@ -59,7 +59,8 @@ def test_sparse_matches_graph_on_random_layouts(seed):
     assert replay(model, by_graph.witness).collisions == by_graph.max_collisions
     sparse_witness = list(sparse.realize(model, by_sparse.moves))
     assert replay(model, sparse_witness).collisions == by_sparse.max_collisions
-    assert sparse.matched_blocks(model, by_sparse.moves) == by_sparse.max_collisions
+    runs = witness.check(model, witness.compact_entries(model, by_sparse.moves))
+    assert witness.count(runs) == by_sparse.max_collisions
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -152,19 +153,20 @@ def test_segment_chain_matches_per_item_chain(seed):
     pieces = sparse.ascending_chain(exit_walk, reaper_walk)
     assert sum(length for *_, length, _ in pieces) == len(per_item)
     moves = sparse.staircase(pieces, len(exit_walk), len(reaper_walk))
-    assert sparse.matched_blocks(model, moves) == len(per_item)
+    assert witness.count(witness.check(model, witness.compact_entries(model, moves))) == len(per_item)
     assert replay(model, sparse.realize(model, moves)).collisions == len(per_item)
 
 
 @pytest.mark.parametrize("seed", range(80))
-def test_fast_witness_steps_equal_replay(seed):
-    """The fast step renderer for long witnesses gives exactly the replayed steps."""
+def test_witness_runs_expand_to_the_replay(seed):
+    """The compact witness (steps and runs), checked in closed form and expanded, gives
+    exactly the replayed steps: every step, its collision flag, the count."""
     rng = random.Random(12000 + seed)
     layout = random_layout(rng, rng.randint(1, 25), max_pages=rng.choice([2, 6]))
     order, gran, exit_order = CONFIGS[seed % len(CONFIGS)]
     model = WalkProduct.build(layout, WalkConfig(order, gran, rng.choice([12, 13, 14]), exit_order))
     moves = sparse.explore(model).moves
     replayed = replay(model, sparse.realize(model, moves)).steps
-    fast = tuple(sparse.witness_steps(model, moves))
+    fast = tuple(witness.expand(model, witness.check(model, witness.compact_entries(model, moves))))
     assert fast == replayed
     assert all(json.loads(s.json_text()) == s.to_json() for s in fast)

@@ -11,7 +11,9 @@ from tabulate import tabulate
 
 from . import bundled, render
 from .anonymize import anonymize
-from .collisions import ENGINES, compare_pairs, summary_json, worst_case, write_json
+from .experiment import command as experiment_command
+from .collisions import (ENGINES, FULL_WITNESS_LIMIT, WITNESS_FORMS, compare_pairs,
+                         summary_json, worst_case, write_json)
 from .model.layout import Layout, LayoutError
 from .model.smaps import format_smaps, load, read_text
 from .model import maple
@@ -68,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="graph: networkx state graph; sparse: any size; auto: graph when small")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--witness", choices=WITNESS_FORMS, default="auto",
+                   help="with --json: full (every step), compact (steps and runs of steps), "
+                        f"auto (full up to {FULL_WITNESS_LIMIT:,} steps; default)")
 
     p = sub.add_parser("compare", help="both orders x both granularities, side by side")
     p.add_argument("layouts", nargs="*", help="layout files (default: every bundled layout)")
@@ -124,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="solver budget per claim in seconds (default 120); out of time is unknown")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    experiment_command.add_parser(sub, _positive, experiment_command.byte_size)
+
     p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
     p.add_argument("--out", default="results", help="output directory (default: results)")
     return parser
@@ -173,7 +180,7 @@ def cmd_collisions(args) -> int:
     analysis = worst_case(layout, config, args.engine, progress)
     progress.close()
     if args.json:
-        write_json(analysis, sys.stdout)
+        write_json(analysis, sys.stdout, args.witness)
     else:
         print(render.collision_summary(analysis))
     return 0
@@ -283,6 +290,10 @@ def cmd_prove(args) -> int:
     return 3 if "unknown" in statuses else 0
 
 
+def cmd_experiment(args) -> int:
+    return experiment_command.command(args, load_layout)
+
+
 def cmd_report(args) -> int:
     from .report import write_report
 
@@ -292,7 +303,7 @@ def cmd_report(args) -> int:
 
 COMMANDS = {"prove": cmd_prove, "collisions": cmd_collisions, "compare": cmd_compare, "generate": cmd_generate,
             "anonymize": cmd_anonymize, "verify": cmd_verify, "replay": cmd_replay,
-            "iterate": cmd_iterate, "report": cmd_report}
+            "iterate": cmd_iterate, "report": cmd_report, "experiment": cmd_experiment}
 
 
 def main(argv=None) -> int:

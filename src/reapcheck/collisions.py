@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 from itertools import islice
 from dataclasses import dataclass
+from functools import cached_property
 
-from .engines import graph, sparse
+from .engines import graph, sparse, witness
 from .engines.result import CollisionResult
 from .engines.schedule import replay, replay_steps
 from .model.layout import Layout
@@ -15,6 +16,9 @@ from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 ENGINES = ("auto", "graph", "sparse")
 GRAPH_STATE_LIMIT = 50_000  # auto: build the networkx graph up to this many states
 REPLAY_LIMIT = 100_000  # witness steps checked by a full replay before the answer is given
+FULL_WITNESS_LIMIT = 100_000  # --witness auto: every step up to this many, else runs
+WITNESS_FORMS = ("auto", "full", "compact")
+JSON_CHUNK = 8192  # witness entries per write
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,26 @@ class Analysis:
             return iter(self.result.witness)
         return sparse.realize(self.model, self.result.moves)
 
+    def entries(self):
+        """The witness as steps and runs (engines/witness.py); runs only for sparse."""
+        if self.result.witness is not None:
+            return witness.entries_from_actions(self.model, self.result.witness)
+        return witness.compact_entries(self.model, self.result.moves)
+
+    @cached_property
+    def _checked(self) -> list:
+        return list(witness.check(self.model, self.entries()))
+
+    def checked(self):
+        """(entry, steps, collision offsets) of each entry, executed against the model
+        (once; kept: one entry per run, never one per page table)."""
+        return iter(self._checked)
+
     def steps(self):
         """The witness's Steps, in order (a generator): replayed against the model, or
-        for long sparse witnesses rendered from the staircase (checked in worst_case)."""
+        for long witnesses expanded from the checked runs (never materialized)."""
         if self.witness_length > REPLAY_LIMIT:
-            return sparse.witness_steps(self.model, self.result.moves)
+            return witness.expand(self.model, self.checked())
         return replay_steps(self.model, self.actions())
 
     @property
@@ -42,15 +61,22 @@ class Analysis:
             return len(self.result.witness)
         return 2 * sum(len(walk) for walk in self.model.items)
 
+    def witness_form(self, requested: str = "auto") -> str:
+        """full (every step) or compact (steps and runs); auto: full up to FULL_WITNESS_LIMIT."""
+        if requested == "auto":
+            return "full" if self.witness_length <= FULL_WITNESS_LIMIT else "compact"
+        if requested not in WITNESS_FORMS:
+            raise ValueError(f"witness form must be one of {', '.join(WITNESS_FORMS)}")
+        return requested
+
 
 def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
                progress=None) -> Analysis:
     """Find the worst case and check its witness: an engine's claim is never printed unchecked.
 
-    Witnesses up to REPLAY_LIMIT steps are replayed step by step against the model and
-    their collisions recounted with the property; longer sparse witnesses are checked by
-    counting the matched blocks their staircase crosses (the same number, see
-    engines/sparse.py; the tests show both checks agree), and replayed when printed.
+    The witness's steps and runs are executed against the model (engines/witness.py,
+    time per run, not per page table) and their collisions recounted; witnesses up to
+    REPLAY_LIMIT steps are also replayed step by step with the collision property.
     """
     model = WalkProduct.build(layout, config)
     if engine == "auto":
@@ -63,10 +89,11 @@ def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
     else:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     analysis = Analysis(layout, model, result)
+    found = witness.count(analysis.checked())
     if analysis.witness_length <= REPLAY_LIMIT:
-        found = replay(model, analysis.actions()).collisions
-    else:
-        found = sparse.matched_blocks(model, result.moves)
+        replayed = replay(model, analysis.actions()).collisions
+        if replayed != found:
+            raise AssertionError(f"witness runs give {found} collisions, replay {replayed}")
     if found != result.max_collisions:
         raise AssertionError(f"{result.engine} engine's witness has {found} "
                              f"collisions, not the claimed {result.max_collisions}")
@@ -94,15 +121,24 @@ def summary_json(analysis: Analysis) -> dict:
     }
 
 
-def write_json(analysis: Analysis, stream) -> None:
-    """`collisions --json`: one object, the witness streamed step by step (it can be long)."""
-    head = json.dumps(summary_json(analysis))
-    stream.write(head[:-1] + ', "witness": [')
-    steps = analysis.steps()
-    while chunk := [step.json_text() for step in islice(steps, 8192)]:
-        stream.write(", ".join(chunk))
-        if len(chunk) == 8192:
-            stream.write(", ")
+def write_json(analysis: Analysis, stream, form: str = "auto") -> None:
+    """`collisions --json`: one object, the witness streamed entry by entry (it can be long).
+
+    `form`: full (every step), compact (steps and runs), auto (full up to
+    FULL_WITNESS_LIMIT steps); the object says which in "witness_form".
+    """
+    form = analysis.witness_form(form)
+    head = dict(summary_json(analysis), witness_form=form,
+                witness_steps=analysis.witness_length)
+    stream.write(json.dumps(head)[:-1] + ', "witness": [')
+    if form == "full":
+        texts = (step.json_text() for step in analysis.steps())
+    else:
+        texts = witness.json_texts(analysis.model, analysis.checked())
+    separator = ""
+    while chunk := list(islice(texts, JSON_CHUNK)):
+        stream.write(separator + ", ".join(chunk))
+        separator = ", "
     stream.write("]}\n")
 
 

@@ -1,11 +1,10 @@
 """Text renderings of collision results (data in, plain text out; 80 columns)."""
 from __future__ import annotations
 
-from itertools import islice
-
 from tabulate import tabulate
 
 from .collisions import Analysis
+from .engines.witness import collision_steps
 
 
 def reduction(forward: int, reverse: int) -> str:
@@ -18,7 +17,7 @@ def reduction(forward: int, reverse: int) -> str:
 def collision_summary(analysis: Analysis) -> str:
     """A few lines for `reapcheck collisions` without --json."""
     layout, cfg, res = analysis.layout, analysis.model.config, analysis.result
-    hits = list(islice((i + 1 for i, step in enumerate(analysis.steps()) if step.collision), 12))
+    hits = collision_steps(analysis.checked(), 12)  # from the runs: never step by step
     shown = ", ".join(map(str, hits)) + (", ..." if res.max_collisions > 12 else "")
     gran = f"ptl (PMD shift {cfg.pmd_shift})" if cfg.granularity == "ptl" else "vma"
     schedules = "" if res.schedules is None else f", {res.schedules} schedules"

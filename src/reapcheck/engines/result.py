@@ -12,7 +12,7 @@ class CollisionResult:
 
     max_collisions: int
     witness: tuple[Action, ...] | None  # a complete schedule that reaches max_collisions
-    moves: bytes | None  # or: its block moves (0 exit_mmap, 1 reaper), see engines/sparse.py
+    moves: tuple | None  # or: its staircase, (kind, count) runs of block moves (engines/sparse.py)
     engine: str  # graph | sparse
     states: int  # reachable states of the product
     transitions: int

@@ -24,7 +24,6 @@ from itertools import groupby
 from ..model.walk_product import WalkProduct
 from ..model.walks import Walk
 from .result import CollisionResult
-from .schedule import Step
 
 
 def key_runs(keys) -> list[tuple[int, int, int]]:
@@ -188,50 +187,54 @@ def ascending_chain(exit_walk: Walk, reaper_walk: Walk, progress=None):
     return pieces
 
 
-EXIT_MOVE, REAPER_MOVE = b"\x00", b"\x01"
+def staircase(pieces, m: int, n: int) -> tuple[tuple[int, int], ...]:
+    """Block moves through every piece, run-length encoded: (kind, count) with kind 0
+    (exit_mmap finishes an item), 1 (the reaper does) or 2 (exit_mmap then the reaper,
+    along a diagonal). Never expanded: one run per piece side, whatever the VMA sizes."""
+    runs: list[list[int]] = []
 
+    def add(kind, count):
+        if count > 0:
+            if runs and runs[-1][0] == kind:
+                runs[-1][1] += count
+            else:
+                runs.append([kind, count])
 
-def staircase(pieces, m: int, n: int) -> bytes:
-    """Block moves (0: exit_mmap finishes an item, 1: the reaper does) through every piece."""
-    moves = bytearray()
     k = l = 0
     for k2, l2, length, diagonal in pieces:
-        moves += EXIT_MOVE * (k2 - k) + REAPER_MOVE * (l2 - l)
+        add(0, k2 - k)
+        add(1, l2 - l)
         if diagonal:
-            moves += (EXIT_MOVE + REAPER_MOVE) * (length - 1)
+            add(2, length - 1)
             k, l = k2 + length - 1, l2 + length - 1
         else:
-            moves += EXIT_MOVE * (length - 1)
+            add(0, length - 1)
             k, l = k2 + length - 1, l2
-    moves += EXIT_MOVE * (m - k) + REAPER_MOVE * (n - l)
-    return bytes(moves)
+    add(0, m - k)
+    add(1, n - l)
+    return tuple((kind, count) for kind, count in runs)
 
 
-def matched_blocks(model: WalkProduct, moves: bytes) -> int:
-    """Matched blocks a staircase crosses: the collisions of its realization (a check).
-
-    Walks both item sequences with cursors, so a VMA over terabytes costs time, not memory.
-    """
-    cursors = [walk.iter_items() for walk in model.items]
-    here = [next(cursor, None) for cursor in cursors]  # (vma, key) of each actor's item
-    count = int(None not in here and here[0][1] == here[1][1])
-    for who in moves:
-        here[who] = next(cursors[who], None)
-        if None not in here and here[0][1] == here[1][1]:
-            count += 1
-    return count
+def moves_of(stair):
+    """The single block moves (0 exit_mmap, 1 reaper) of a staircase, one by one."""
+    for kind, count in stair:
+        movers = (0, 1) if kind == 2 else (kind,)
+        for _ in range(count):
+            yield from movers
 
 
-def realize(model: WalkProduct, moves: bytes):
-    """Yield the schedule of `moves` that collides once in every matched block it crosses.
+def realize(model: WalkProduct, stair):
+    """Yield the schedule of staircase `stair` that collides once in every matched block.
 
     ptl: each item is locked and unlocked at a block corner, where the other actor
     waits exactly when its next item shares the lock. vma: both actors stay inside
     an item and hand over (leave, enter next), so every block is a both-inside state.
+    Lazy: for checking small witnesses and the tests; long ones go through
+    engines/witness.py's runs.
     """
     actions = model.actions  # (exit enter, exit leave, reaper enter, reaper leave)
     if model.exclusive:
-        for who in moves:
+        for who in moves_of(stair):
             yield actions[2 * who]
             yield actions[2 * who + 1]
         return
@@ -240,47 +243,11 @@ def realize(model: WalkProduct, moves: bytes):
         if sizes[who]:
             yield actions[2 * who]
     done = [0, 0]
-    for who in moves:
+    for who in moves_of(stair):
         yield actions[2 * who + 1]
         done[who] += 1
         if done[who] < sizes[who]:
             yield actions[2 * who]
-
-
-def witness_steps(model: WalkProduct, moves: bytes):
-    """The Steps of `realize(model, moves)`, computed directly from the staircase.
-
-    Equal, step for step, to replaying the realization against the model (the tests
-    check this on every random layout); used to print long witnesses in seconds.
-    """
-    names = [(a.actor, a.verb) for a in model.actions]
-    ptl = model.exclusive
-    cursors = [walk.iter_items() for walk in model.items]
-    here = [next(cursor, None) for cursor in cursors]  # (vma, key) of each actor's item
-
-    def step(who, verb, collision):
-        actor, action = names[2 * who + verb]
-        vma, key = here[who]
-        return Step(actor, action, vma, key if ptl else None, collision)
-
-    def same_key():
-        return None not in here and here[0][1] == here[1][1]
-
-    if not ptl:
-        if here[0] is not None:
-            yield step(0, 0, False)
-        if here[1] is not None:
-            yield step(1, 0, same_key())
-    for who in moves:
-        if ptl:  # lock: the other waits if its next item needs this lock
-            yield step(who, 0, same_key())
-            yield step(who, 1, False)
-            here[who] = next(cursors[who], None)
-            continue
-        yield step(who, 1, False)
-        here[who] = next(cursors[who], None)
-        if here[who] is not None:  # enter the next item: both inside one VMA?
-            yield step(who, 0, same_key())
 
 
 def state_space_size(model: WalkProduct) -> tuple[int, int]:
@@ -315,7 +282,7 @@ def explore(model: WalkProduct, progress=None) -> CollisionResult:
     else:  # exit_mmap's keys go down somewhere: the general per-item algorithm
         chain = longest_matched_chain(exit_walk.key_list(), reaper_walk.key_list(), progress)
         pieces = [(k, l, 1, False) for k, l in chain]
-    moves = staircase(pieces, len(exit_walk), len(reaper_walk))
+    stair = staircase(pieces, len(exit_walk), len(reaper_walk))
     states, transitions = state_space_size(model)
     best = sum(length for _, _, length, _ in pieces)
-    return CollisionResult(best, None, moves, "sparse", states, transitions, None)
+    return CollisionResult(best, None, stair, "sparse", states, transitions, None)
