@@ -1,80 +1,288 @@
-"""Read and write /proc/PID/maps and /proc/PID/smaps text (MODEL.md sections 1 and 6)."""
+"""Read and write /proc/PID/maps and /proc/PID/smaps text (MODEL.md sections 1 and 6).
+
+Linear in the input, with no backtracking: every regular expression here uses only
+possessive quantifiers. The common case, one VMA as the kernel prints it (show_map_vma
+and show_smap in fs/proc/task_mmu.c: a header line, then `Key:   value` lines with
+`KernelPageSize`, `Rss` and `VmFlags` in that order, each at most once), is one match of
+_VMA_BLOCK. Everything else is read by the general path: runs of field lines, then one
+line at a time through `_Parser.line`, which gives the exact file:line error. Only the
+values of `KernelPageSize:`, `Rss:` and `VmFlags:` are used; other field lines are
+checked for shape only. Only "\\n" ends a line: seq_file_path() escapes nothing else.
+"""
 from __future__ import annotations
 
+import os
 import re
+import stat
+from dataclasses import replace
 from pathlib import Path
 
 from .layout import ADDRESS_LIMIT, Layout, LayoutError, Vma
 
-# start-end perms [offset dev inode [name]]   (fs/proc/task_mmu.c show_map_vma)
-_HEADER = re.compile(
-    r"^(?P<start>[0-9a-fA-F]+)-(?P<end>[0-9a-fA-F]+)\s+(?P<perms>\S+)"
-    r"(?:\s+(?P<offset>[0-9a-fA-F]+)\s+(?P<dev>[0-9a-fA-F]+:[0-9a-fA-F]+)\s+(?P<inode>\d+)"
-    r"(?:\s+(?P<name>.*?))?)?\s*$")
-_FIELD = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*):(?:\s+(?P<value>.*?))?\s*$")
-_PERMS = re.compile(r"^[r-][w-][x-][ps]$")
-_MNEMONIC = re.compile(r"^([a-z0-9]{2}|\?\?)$")  # "??": a set bit without a name
+_BLOCK_KEYS = ("KernelPageSize", "Rss", "VmFlags")  # the order show_smap() prints them in
+GATE_AREA = "[vsyscall]"  # x86-64's gate VMA: printed, but not in the maple tree (MODEL.md 1)
+ROLLUP = "[rollup]"  # /proc/PID/smaps_rollup: one summary line, not a layout (MODEL.md 1)
+
+# A field line: `Key:` then nothing, or a blank and the rest of the line.
+_FIELD = r"[A-Za-z_][A-Za-z0-9_]*+:(?:[ \t][^\n]*+)?+\n"
+_FIELD_RUN = re.compile(f"(?:{_FIELD})++")
+# A header line (the shape of split_header(); a blank is any whitespace but "\n").
+_HEADER = (r"([0-9a-fA-F]++)-([0-9a-fA-F]++)[^\S\n]++(\S++)"
+           r"(?:[^\S\n]++[0-9a-fA-F]++[^\S\n]++[0-9a-fA-F]++:[0-9a-fA-F]++[^\S\n]++[0-9]++"
+           r"(?:[^\S\n]++([^\n]*+))?+)?+[^\S\n]*+(?:\n|\Z)")
+_OTHERS = f"(?:(?!KernelPageSize:|Rss:|VmFlags:){_FIELD})*+"
+_VMA_BLOCK = re.compile(_HEADER + "".join(
+    f"{_OTHERS}(?:{key}:((?:[ \t][^\n]*+)?+)\n)?+" for key in _BLOCK_KEYS) + _OTHERS)
+_READ_FIELD = re.compile(r"\n(VmFlags|Rss|KernelPageSize):([^\n]*+)")  # the values used
+_FIELD_SLOT = {"VmFlags": "flags", "Rss": "rss", "KernelPageSize": "page_size"}  # Vma field
+_HEX = "0123456789abcdefABCDEF"
+_MNEMONIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_PERMS = frozenset(r + w + x + s for r in "r-" for w in "w-" for x in "x-" for s in "ps")
+_MAX_ADDRESS_DIGITS = 17  # 2**64 = 0x10000000000000000
+_MAX_KB_DIGITS = 20  # a 64-bit count of kB; keeps int() far from its digit limit
+_NEW = object()  # a cache miss
+QUOTE_LIMIT = 40  # characters of a bad value quoted in an error message
+
+
+def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """repr(text), cut to `limit` characters (with the full length) when longer."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and not text.strip(_HEX)
+
+
+def _is_decimal(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def split_header(line: str) -> tuple[str, str, str, str] | None:
+    """(start, end, perms, name) of a stripped maps header line, else None.
+
+    Shape (show_map_vma): `start-end perms [offset major:minor inode [name]]`, fields
+    separated by whitespace; the name keeps its inner whitespace. No value is checked.
+    """
+    parts = line.split(None, 5)
+    if len(parts) not in (2, 5, 6):
+        return None
+    start, dash, end = parts[0].partition("-")
+    if not (dash and _is_hex(start) and _is_hex(end)):
+        return None
+    if len(parts) > 2:
+        major, colon, minor = parts[3].partition(":")
+        if not (_is_hex(parts[2]) and colon and _is_hex(major) and _is_hex(minor)
+                and _is_decimal(parts[4])):
+            return None
+    return start, end, parts[1], parts[5].rstrip() if len(parts) == 6 else ""
+
+
+def _vma_maker():
+    """A constructor for Vma that fills its __dict__ in one step (3x faster than the
+    frozen dataclass's __init__, which sets each field through object.__setattr__).
+    Checked against Vma(...) once; any difference (slots, new fields without a default,
+    __post_init__) falls back to Vma itself."""
+    new, set_attribute = object.__new__, object.__setattr__
+
+    def make(start, end, perms, flags, name, lineno, rss, page_size):
+        vma = new(Vma)
+        set_attribute(vma, "__dict__", {
+            "start": start, "end": end, "perms": perms, "flags": flags, "name": name,
+            "lineno": lineno, "rss": rss, "page_size": page_size})
+        return vma
+
+    probe = (1, 2, "rw-p", frozenset({"rd"}), "x", 3, 4096, 8192)
+    try:
+        same = make(*probe) == Vma(*probe) and vars(make(*probe)) == vars(Vma(*probe))
+    except (TypeError, AttributeError):
+        same = False
+    return make if same and not hasattr(Vma, "__post_init__") else Vma
+
+
+_make_vma = _vma_maker()
+
+
+class _Parser:
+    """The VMAs read so far (kept ones in `vmas`; `current` may be a dropped gate VMA)
+    and caches of the field values already checked."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.vmas: list[Vma] = []
+        self.current: Vma | None = None
+        self.kept = False  # whether `current` is in `vmas`
+        # Values seen before: VmFlags text -> set, and "  4 kB" -> 4096 per field (few
+        # distinct); None (no such line) -> None.
+        self.flag_sets: dict[str | None, frozenset[str] | None] = {None: None}
+        self.sizes: dict[str, dict[str | None, int | None]] = {
+            "rss": {None: None}, "page_size": {None: None}}
+
+    def error(self, lineno: int | None, message: str) -> LayoutError:
+        return LayoutError(self.path, lineno, message)
+
+    def add(self, vma: Vma) -> None:
+        """A new VMA; [vsyscall] is read (its fields too) but not kept (MODEL.md 1)."""
+        self.current, self.kept = vma, vma.name != GATE_AREA
+        if self.kept:
+            self.vmas.append(vma)
+
+    def line(self, raw: str, lineno: int) -> None:
+        """One line that is not part of a field run: header, comment, blank or error."""
+        line = raw.strip()
+        if not line or line[0] == "#":
+            return
+        header = split_header(line)
+        if header is not None:
+            self.header(*header, lineno)
+            return
+        key, colon, rest = line.partition(":")
+        if not (colon and key.isascii() and key.isidentifier()
+                and (not rest or rest[0].isspace())):
+            raise self.error(lineno, f"not a maps/smaps line: {line[:60]!r}")
+        self.field(key, rest, lineno)
+
+    def header(self, start: str, end: str, perms: str, name: str, lineno: int) -> None:
+        first, last = self.address(start, lineno), self.address(end, lineno)
+        if perms not in _PERMS:
+            raise self.error(lineno, f"bad permissions {quote(perms)} (want e.g. 'rw-p')")
+        if name == ROLLUP:
+            raise self.error(lineno, "a [rollup] line: this is /proc/PID/smaps_rollup, a "
+                             "summary of the whole process, not a layout (use smaps or maps)")
+        self.add(_make_vma(first, last, perms, None, name, lineno, None, None))
+
+    def address(self, digits: str, lineno: int) -> int:
+        if len(digits) > _MAX_ADDRESS_DIGITS:
+            significant = digits.lstrip("0")
+            if len(significant) > _MAX_ADDRESS_DIGITS:
+                shown = "0x" + significant[:24].lower()
+                raise self.error(lineno, f"address {shown}... ({len(significant)} hex digits) "
+                                 "is past 2**64")
+        value = int(digits, 16)
+        if value > ADDRESS_LIMIT:
+            raise self.error(lineno, f"address {value:#x} is past 2**64")
+        return value
+
+    def field(self, key: str, value: str, lineno: int) -> None:
+        """A `Key: value` line of the current VMA; only _FIELD_SLOT keys are read."""
+        vma = self.current
+        if vma is None:
+            raise self.error(lineno, f"smaps field {quote(key)} before any VMA line")
+        slot = _FIELD_SLOT.get(key)
+        if slot is None:
+            return
+        if getattr(vma, slot) is not None:
+            raise self.error(lineno, f"a second {key} line for the VMA at line {vma.lineno}")
+        if slot == "flags":
+            known = self.flag_sets.get(value)
+            known = self.vmflags(value, lineno) if known is None else known
+        else:
+            known = self.sizes[slot][value] = self.kilobytes(key, value, lineno)
+        self.current = replace(vma, **{slot: known})
+        if self.kept:
+            self.vmas[-1] = self.current
+
+    def vmflags(self, value: str, lineno: int) -> frozenset[str]:
+        flags = value.split()
+        for flag in flags:
+            if flag != "??" and (len(flag) != 2 or not _MNEMONIC_CHARS.issuperset(flag)):
+                raise self.error(lineno, f"bad VmFlags mnemonic {quote(flag)}")
+        self.flag_sets[value] = result = frozenset(flags)
+        return result
+
+    def kilobytes(self, key: str, value: str, lineno: int) -> int:
+        """`N kB` in bytes; a page size must be a power of two."""
+        words = value.split()
+        if (len(words) != 2 or words[1] != "kB" or not _is_decimal(words[0])
+                or len(words[0]) > _MAX_KB_DIGITS):
+            raise self.error(lineno, f"bad {key} value {quote(value.strip())} (want e.g. '4 kB')")
+        size = int(words[0]) * 1024
+        if key == "KernelPageSize" and (size == 0 or size & (size - 1)):
+            raise self.error(lineno, f"KernelPageSize {words[0]} kB is not a power of two")
+        return size
+
+    def run(self, text: str, start: int, end: int, lineno: int) -> None:
+        """Field lines text[start:end] (each ended by "\\n"), the first at `lineno`."""
+        if self.current is None:
+            raise self.error(lineno, "smaps field "
+                             f"{quote(text[start:text.index(':', start)])} before any VMA line")
+        for found in _READ_FIELD.finditer(text, start - 1, end):  # start - 1: the "\\n" before
+            self.field(found[1], found[2], lineno + text.count("\n", start, found.start() + 1))
+
+    def block_fields(self, block: re.Match, text: str, pos: int, lineno: int) -> None:
+        """The _BLOCK_KEYS lines of one _VMA_BLOCK match that starts at `pos`, `lineno`."""
+        for group, key in enumerate(_BLOCK_KEYS, start=5):
+            if block[group] is not None:
+                self.field(key, block[group], lineno + text.count("\n", pos, block.start(group)))
+
+    def layout(self) -> Layout:
+        if not self.vmas and self.current is not None:
+            raise self.error(None, f"no VMA found ({GATE_AREA} is the gate area, not a VMA "
+                             "of the mm; a layout needs at least one)")
+        return Layout.checked(self.path, self.vmas)
 
 
 def parse_text(text: str, path: str) -> Layout:
     """Parse maps or smaps text; `path` only names the source in errors."""
-    vmas: list[dict] = []
-    # Only "\n" ends a line: the kernel escapes nothing else in file names (seq_path).
-    for lineno, raw in enumerate(text.split("\n"), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+    parser = _Parser(path)
+    vma_block, field_run, make, add = _VMA_BLOCK.match, _FIELD_RUN.match, _make_vma, parser.add
+    flag_sets, rss_sizes, page_sizes = (parser.flag_sets, parser.sizes["rss"],
+                                        parser.sizes["page_size"])
+    pos, lineno, size = 0, 1, len(text)
+    while pos < size:
+        block = vma_block(text, pos)
+        if block is None:  # anything but a header: a field run, or one line
+            run = field_run(text, pos)
+            if run is not None:
+                end = run.end()
+                parser.run(text, pos, end, lineno)
+            else:
+                end = text.find("\n", pos) + 1 or size
+                parser.line(text[pos:end].rstrip("\n"), lineno)
+            lineno += text.count("\n", pos, end)
+            pos = end
             continue
-        header = _HEADER.match(line)
-        if header:
-            vmas.append(_header_fields(header, path, lineno))
-            continue
-        field = _FIELD.match(line)
-        if field is None:
-            raise LayoutError(path, lineno, f"not a maps/smaps line: {raw.strip()[:60]!r}")
-        if not vmas:
-            raise LayoutError(path, lineno, f"smaps field {field['key']!r} before any VMA line")
-        if field["key"] == "VmFlags":
-            vmas[-1]["flags"] = _vmflags(field["value"] or "", path, lineno)
-        elif field["key"] in ("Rss", "KernelPageSize"):
-            value = (field["value"] or "").split()
-            if len(value) != 2 or value[1] != "kB" or not value[0].isdigit():
-                raise LayoutError(path, lineno, f"bad {field['key']} value (want e.g. '4 kB')")
-            key = "rss" if field["key"] == "Rss" else "page_size"
-            vmas[-1][key] = int(value[0]) * 1024
-    return Layout.checked(path, (Vma(**v) for v in vmas))
-
-
-def _header_fields(m: re.Match, path: str, lineno: int) -> dict:
-    start, end = int(m["start"], 16), int(m["end"], 16)
-    for value in (start, end):
-        if value > ADDRESS_LIMIT:
-            raise LayoutError(path, lineno, f"address {value:#x} is past 2**64")
-    if not _PERMS.match(m["perms"]):
-        raise LayoutError(path, lineno, f"bad permissions {m['perms']!r} (want e.g. 'rw-p')")
-    return {"start": start, "end": end, "perms": m["perms"], "name": m["name"] or "",
-            "lineno": lineno, "flags": None}
-
-
-def _vmflags(value: str, path: str, lineno: int) -> frozenset[str]:
-    flags = value.split()
-    for flag in flags:
-        if not _MNEMONIC.match(flag):
-            raise LayoutError(path, lineno, f"bad VmFlags mnemonic {flag!r}")
-    return frozenset(flags)
+        start, end, perms, name, page, rss, flags = block.groups()
+        name = name.rstrip() if name else ""
+        known = (flag_sets.get(flags, _NEW), rss_sizes.get(rss, _NEW), page_sizes.get(page, _NEW))
+        if (len(start) > 16 or len(end) > 16 or perms not in _PERMS or name == ROLLUP
+                or _NEW in known):  # rare: checks, errors, values not seen before
+            parser.header(start, end, perms, name, lineno)
+            parser.block_fields(block, text, pos, lineno)
+        else:
+            add(make(int(start, 16), int(end, 16), perms, known[0], name, lineno, known[1],
+                     known[2]))
+        lineno += text.count("\n", pos, block.end())
+        pos = block.end()
+    return parser.layout()
 
 
 def read_text(path: str | Path, name: str) -> str:
-    """A layout file's text; unreadable or non-UTF-8 files are LayoutErrors naming `name`."""
+    """A layout file's text; errors are LayoutErrors naming `name`.
+
+    Only regular files are read (every /proc/PID/maps and smaps is one): a FIFO, device
+    or directory is refused before any read, so a FIFO without a writer cannot hang.
+    Bytes that are not UTF-8 (the kernel prints file names as they are) decode with
+    surrogateescape, so names survive and can be written back byte for byte.
+    """
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as err:
         raise LayoutError(name, None, f"cannot read: {err.strerror or err}") from None
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise LayoutError(name, line, "not UTF-8 text") from None
-    return text
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            what = "a directory" if stat.S_ISDIR(kind) else "not a regular file"
+            raise LayoutError(name, None, f"cannot read: {what} (a layout is a maps or "
+                              "smaps file)")
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read()
+    except OSError as err:
+        raise LayoutError(name, None, f"cannot read: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    return data.decode("utf-8", "surrogateescape")
 
 
 def load(path: str | Path, shown_as: str | None = None) -> Layout:
@@ -83,12 +291,23 @@ def load(path: str | Path, shown_as: str | None = None) -> Layout:
     return parse_text(read_text(path, name), name)
 
 
+def header_line(start: int, end: int, perms: str, rest: str, name: str) -> str:
+    """A maps header: `rest` is `offset dev inode`; the name starts at column 74 as the
+    kernel pads it (seq_pad), and always after at least one blank."""
+    header = f"{start:08x}-{end:08x} {perms} {rest}"
+    return f"{header:<72} {name}" if name else header
+
+
 def format_smaps(layout: Layout) -> str:
-    """Render a layout as minimal smaps text (header plus VmFlags when known)."""
+    """Render a layout as minimal smaps text: header, Rss and KernelPageSize when known,
+    VmFlags when known."""
     out = []
     for vma in layout.vmas:
-        header = f"{vma.start:08x}-{vma.end:08x} {vma.perms} 00000000 00:00 0"
-        out.append(f"{header:<73}{vma.name}".rstrip() if vma.name else header)
+        out.append(header_line(vma.start, vma.end, vma.perms, "00000000 00:00 0", vma.name))
+        if vma.rss is not None:
+            out.append(f"Rss:            {vma.rss // 1024:>8} kB")
+        if vma.page_size is not None:
+            out.append(f"KernelPageSize: {vma.page_size // 1024:>8} kB")
         if vma.flags is not None:
             out.append("VmFlags: " + " ".join(sorted(vma.flags)))
     return "\n".join(out) + "\n"

@@ -357,7 +357,7 @@ def test_collisions_text_output(tmp_path, capsys):
 
 def test_collisions_bundled(capsys):
     data = collisions_json(capsys, "bundled/sleep.smaps", "reverse", "vma")
-    assert data["vmas"] == 43  # README table
+    assert data["vmas"] == 42  # 43 header lines in the file, less [vsyscall] (README table)
     assert data["max_collisions"] == (1 if data["reapable"] else 0)
     data = collisions_json(capsys, "bundled/sleep.smaps", "forward", "vma")
     assert data["max_collisions"] == data["reapable"]
@@ -457,10 +457,12 @@ def test_empty_layout_exit_2(tmp_path, capsys, content):
     check_bad(*run(capsys, "collisions", path, *COLLIDE), str(path))
 
 
-def test_non_utf8_layout_exit_2(tmp_path, capsys):
+def test_non_utf8_file_name_is_read(tmp_path, capsys):
+    """The kernel prints names as bytes; a name does not change the model (issue 10, 7)."""
     path = tmp_path / "bin.maps"
     path.write_bytes(b"1000-2000 rw-p 00000000 00:00 0\n2000-3000 rw-p 0 00:00 0 /\xff\n")
-    check_bad(*run(capsys, "collisions", path, *COLLIDE), f"{path}:2")
+    data = collisions_json(capsys, path, "forward", "vma")
+    assert (data["vmas"], data["max_collisions"]) == (2, 2)  # two private VMAs, forward
 
 
 def test_missing_file_exit_2(tmp_path, capsys):
