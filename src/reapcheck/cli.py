@@ -14,6 +14,7 @@ from .anonymize import anonymize
 from .collisions import (ENGINES, FULL_WITNESS_LIMIT, WITNESS_FORMS, compare_pairs,
                          summary_json, worst_case, write_json)
 from .model.layout import Layout, LayoutError
+from .model.pmd import resolve_pmd_shift
 from .model.smaps import format_smaps, load, read_text
 from .model import maple
 from .model.synthetic import SyntheticSpec, generate, parse_range
@@ -35,7 +36,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _pmd_shift(text: str) -> int:
+def _pmd_shift(text: str) -> int | None:
+    """An explicit PMD shift, or None for `auto` (model/pmd.py: from KernelPageSize)."""
+    if text == "auto":
+        return None
     try:
         value = int(text)
     except ValueError:
@@ -51,8 +55,10 @@ def _walk_options(p: argparse.ArgumentParser, with_order: bool = True) -> None:
                        help="the reaper's VMA order: forward (before v6.18) or reverse (the patch)")
         p.add_argument("--granularity", choices=GRANULARITIES, required=True,
                        help="vma: overlap inside one VMA; ptl: contention on PTE page-table locks")
-    p.add_argument("--pmd-shift", type=_pmd_shift, default=21, metavar="S",
-                   help="log2 of the address range one PTE page table maps (default 21: 2 MiB)")
+    p.add_argument("--pmd-shift", type=_pmd_shift, default=None, metavar="S",
+                   help="log2 of the address range one PTE page table maps, 12..63, or auto "
+                        "(default): from smaps KernelPageSize (4 kB: 21, 16 kB: 25, 64 kB: 29), "
+                        "21 without it")
     p.add_argument("--exit-order", choices=ORDERS, default="forward",
                    help="exit_mmap's VMA order (the kernel's is forward; default forward)")
 
@@ -172,7 +178,8 @@ def _write(out: str | None, text: str) -> None:
 
 def cmd_collisions(args) -> int:
     layout = load_layout(args.layout)
-    config = WalkConfig(args.order, args.granularity, args.pmd_shift, args.exit_order)
+    shift = resolve_pmd_shift(layout, args.pmd_shift)
+    config = WalkConfig(args.order, args.granularity, shift, args.exit_order)
     progress = Progress(f"{layout.path} {args.order}/{args.granularity}")
     analysis = worst_case(layout, config, args.engine, progress)
     progress.close()
@@ -186,12 +193,24 @@ def cmd_collisions(args) -> int:
 def cmd_compare(args) -> int:
     names = args.layouts or bundled.names()
     layouts = [load_layout(name) for name in names]  # every input checked before any work
-    rows = compare_pairs(layouts, args.pmd_shift, args.exit_order, Progress)
+    shifts = [resolve_pmd_shift(layout, args.pmd_shift) for layout in layouts]
+    rows = [pair for layout, shift in zip(layouts, shifts)
+            for pair in compare_pairs([layout], shift, args.exit_order, Progress)]
     if args.json:
         print(json.dumps([summary_json(a) for pair in rows for a in pair], indent=1))
     else:
         print(render.compare_table(rows))
+        print(_shift_note(layouts, shifts, args.pmd_shift is None))
     return 0
+
+
+def _shift_note(layouts, shifts, auto: bool) -> str:
+    """One line under the compare table: the PMD shift the ptl rows used."""
+    how = "auto" if auto else "--pmd-shift"
+    if len(set(shifts)) == 1:
+        return f"ptl rows: PMD shift {shifts[0]} ({how})"
+    return f"ptl rows: PMD shift ({how}) " + ", ".join(
+        f"{layout.path} {shift}" for layout, shift in zip(layouts, shifts))
 
 
 def cmd_generate(args) -> int:
