@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("layout", help="a /proc/PID/maps or smaps file, or bundled/NAME")
     _walk_options(p)
     p.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="graph: networkx state graph; sparse: any size; auto: graph when small")
+                   help="sparse: any size, fastest; graph: networkx state graph, adds the "
+                        "schedule count; auto (default): sparse")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--witness", choices=WITNESS_FORMS, default="auto",
                    help="with --json: full (every step), compact (steps and runs of steps), "
