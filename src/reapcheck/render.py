@@ -1,8 +1,6 @@
 """Text renderings of collision results (data in, plain text out; 80 columns)."""
 from __future__ import annotations
 
-from tabulate import tabulate
-
 from .collisions import Analysis
 from .engines.witness import collision_steps
 
@@ -49,5 +47,7 @@ COMPARE_HEADERS = ["layout", "VMAs", "reapable", "granularity", "forward", "reve
 
 def compare_table(pairs, fmt: str = "simple") -> str:
     """Worst-case collisions, reaper forward vs reverse, for each layout and granularity."""
+    from tabulate import tabulate  # 80 ms to import: only for tables
+
     return tabulate(compare_rows(pairs), headers=COMPARE_HEADERS, tablefmt=fmt,
                     colalign=("left", "right", "right", "left", "right", "right", "right"))
