@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import bundled, render
 from .anonymize import anonymize
+from .experiment import command as experiment_command
 from .collisions import (ENGINES, FULL_WITNESS_LIMIT, WITNESS_FORMS, compare_pairs,
                          summary_json, worst_case, write_json)
 from .model.layout import Layout, LayoutError
@@ -132,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive, metavar="S", default=120,
                    help="solver budget per claim in seconds (default 120); out of time is unknown")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    experiment_command.add_parser(sub, _positive, experiment_command.byte_size)
 
     p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
     p.add_argument("--out", default="results", help="output directory (default: results)")
@@ -307,6 +310,10 @@ def cmd_prove(args) -> int:
     return 3 if "unknown" in statuses else 0
 
 
+def cmd_experiment(args) -> int:
+    return experiment_command.command(args, load_layout)
+
+
 def cmd_report(args) -> int:
     from .report import write_report
 
@@ -316,7 +323,7 @@ def cmd_report(args) -> int:
 
 COMMANDS = {"prove": cmd_prove, "collisions": cmd_collisions, "compare": cmd_compare, "generate": cmd_generate,
             "anonymize": cmd_anonymize, "verify": cmd_verify, "replay": cmd_replay,
-            "iterate": cmd_iterate, "report": cmd_report}
+            "iterate": cmd_iterate, "report": cmd_report, "experiment": cmd_experiment}
 
 
 def main(argv=None) -> int:
