@@ -156,6 +156,21 @@ def test_runs_of_random_schedules_equal_their_replay():
             ("vrun", 0), ("vrun", 1), ("both", 1), ("both", 2), ("step", 1)} <= seen
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_one_pass_check_of_the_engine_staircase_equals_the_general_check(seed):
+    rng = random.Random(47000 + seed)
+    layout = random_layout(rng, rng.randint(1, 30), max_pages=rng.choice([2, 6, 20]),
+                           top=(seed % 9 == 0))
+    config = WalkConfig(("forward", "reverse")[seed % 2], ("ptl", "vma")[seed // 2 % 2],
+                        rng.choice([12, 13, 14]), ("forward", "reverse")[seed // 4 % 2])
+    model = WalkProduct.build(layout, config)
+    result = sparse.explore(model)
+    general = list(witness.check(model, witness.compact_entries(model, result.moves)))
+    assert list(witness.checked_stair(model, result.moves)) == general
+    assert witness.count(general) == result.max_collisions
+    assert tuple(witness.expand(model, general)) == replay(model, sparse.realize(model, result.moves)).steps
+
+
 def test_a_run_through_a_held_lock_is_illegal():
     """Two 4 KiB VMAs in one 2 MiB page table (0): while exit_mmap holds lock 0 the
     reaper cannot lock it."""

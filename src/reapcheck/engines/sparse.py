@@ -191,28 +191,27 @@ def staircase(pieces, m: int, n: int) -> tuple[tuple[int, int], ...]:
     """Block moves through every piece, run-length encoded: (kind, count) with kind 0
     (exit_mmap finishes an item), 1 (the reaper does) or 2 (exit_mmap then the reaper,
     along a diagonal). Never expanded: one run per piece side, whatever the VMA sizes."""
-    runs: list[list[int]] = []
-
-    def add(kind, count):
-        if count > 0:
-            if runs and runs[-1][0] == kind:
-                runs[-1][1] += count
-            else:
-                runs.append([kind, count])
-
+    kinds, counts = [], []
     k = l = 0
     for k2, l2, length, diagonal in pieces:
-        add(0, k2 - k)
-        add(1, l2 - l)
-        if diagonal:
-            add(2, length - 1)
-            k, l = k2 + length - 1, l2 + length - 1
-        else:
-            add(0, length - 1)
-            k, l = k2 + length - 1, l2
-    add(0, m - k)
-    add(1, n - l)
-    return tuple((kind, count) for kind, count in runs)
+        # (exit_mmap down to row k2, reaper across to column l2), then the piece itself
+        end_k, end_l = k2 + length - 1, l2 + length - 1 if diagonal else l2
+        for kind, count in ((0, k2 - k), (1, l2 - l), (2 if diagonal else 0, length - 1)):
+            if count > 0:
+                if kinds and kinds[-1] == kind:
+                    counts[-1] += count
+                else:
+                    kinds.append(kind)
+                    counts.append(count)
+        k, l = end_k, end_l
+    for kind, count in ((0, m - k), (1, n - l)):
+        if count > 0:
+            if kinds and kinds[-1] == kind:
+                counts[-1] += count
+            else:
+                kinds.append(kind)
+                counts.append(count)
+    return tuple(zip(kinds, counts))
 
 
 def moves_of(stair):
@@ -264,11 +263,14 @@ def state_space_size(model: WalkProduct) -> tuple[int, int]:
     if model.exclusive:
         exit_count = defaultdict(int)
         for first, size in zip(model.items[0].first, model.items[0].sizes):
-            for key in {first, first + size - 1}:
-                exit_count[key] += 1
+            exit_count[first] += 1
+            if size > 1:
+                exit_count[first + size - 1] += 1
         forbidden = 0
         for first, size in zip(model.items[1].first, model.items[1].sizes):
-            forbidden += max(size - 2, 0) + sum(exit_count[key] for key in {first, first + size - 1})
+            forbidden += exit_count.get(first, 0)
+            if size > 1:
+                forbidden += size - 2 + exit_count.get(first + size - 1, 0)
         states -= forbidden
         transitions -= 4 * forbidden
     return states, transitions

@@ -26,6 +26,7 @@ from ..properties.collisions import is_collision
 from .schedule import IllegalStep, Step
 
 EXIT, REAPER, DIAGONAL = 0, 1, 2  # staircase move kinds (engines/sparse.py)
+NO_HITS = ()  # an entry without a collision step
 # Internal entries: ("step", actor, verb, vma, ptl) | ("run", actor, vma, p, q)
 #                   | ("both", vma, p, q) | ("vrun", actor, first item, last item)
 
@@ -63,40 +64,134 @@ def compact_entries(model: WalkProduct, stair):
             pos[kind] += count
 
 
-def _vma_move(walk, who, pos):
-    i = pos[who]
-    yield ("step", who, 1, walk.vmas[i], None)
-    if i + 1 < len(walk):
-        yield ("step", who, 0, walk.vmas[i + 1], None)
-    pos[who] += 1
-
-
 def _diagonal(model, pos, count):
     """(exit move, reaper move) x count: a both-run where both are on the same page
-    tables of one VMA, else plain steps (never long: the engine's diagonals are VMA
-    interiors)."""
+    tables of one VMA, else runs of one item each (never long: the engine's diagonals
+    are VMA interiors)."""
     walks = model.items
     while count:
         if not model.exclusive:
             for who in (EXIT, REAPER):
-                yield from _vma_move(walks[who], who, pos)
+                yield ("vrun", who, pos[who], pos[who])
+                pos[who] += 1
             count -= 1
             continue
         segs = [w.segment_of(p) for w, p in zip(walks, pos)]
         offs = [p - w.offsets[s] for w, p, s in zip(walks, pos, segs)]
         here = [(w.vmas[s], w.first[s] + o) for w, s, o in zip(walks, segs, offs)]
         take = min([count] + [w.sizes[s] - o for w, s, o in zip(walks, segs, offs)])
-        if here[0] == here[1] and take > 1:
+        if here[0] == here[1]:
             vma, p = here[0]
             yield ("both", vma, p, p + take - 1)
         else:
             take = 1
             for who in (EXIT, REAPER):
-                yield ("step", who, 0, *here[who])
-                yield ("step", who, 1, *here[who])
+                yield ("run", who, *here[who], here[who][1])
         pos[0] += take
         pos[1] += take
         count -= take
+
+
+def checked_stair(model: WalkProduct, stair):
+    """check(model, compact_entries(model, stair)) in one pass, for the engine's own
+    staircase at granularity ptl (equal output; the tests compare them).
+
+    Every run starts with both actors at block corners (before an item, or done), so
+    the closed forms of _check_run (first case) and _check_both apply: a run of `who`
+    collides once iff the other's next key y is among its page tables; a both-run
+    collides at each exit_mmap lock, and once more iff exit_mmap's next key is q.
+    """
+    if not model.exclusive:
+        yield from _checked_vma_stair(model, stair)
+        return
+    walks = model.items
+    vmas, firsts = [w.vmas for w in walks], [w.first for w in walks]
+    offsets, sizes, totals = [w.offsets for w in walks], [w.sizes for w in walks], [w.total for w in walks]
+    seg, pos = [0, 0], [0, 0]  # each actor's next item and the segment holding it
+
+    def key(who):
+        i = pos[who]
+        return None if i >= totals[who] else firsts[who][seg[who]] + i - offsets[who][seg[who]]
+
+    def advance(who, take):
+        pos[who] += take
+        s = seg[who]
+        if pos[who] == offsets[who][s] + sizes[who][s]:
+            seg[who] = s + 1
+
+    for kind, count in stair:
+        if kind != DIAGONAL:
+            who = kind
+            y = key(1 - who)  # the other stays put for the whole run
+            while count:
+                s = seg[who]
+                off = pos[who] - offsets[who][s]
+                take = min(count, sizes[who][s] - off)
+                p = firsts[who][s] + off
+                q = p + take - 1
+                yield (("run", who, vmas[who][s], p, q), 2 * take,
+                       [(2 * (y - p), 0, 1)] if y is not None and p <= y <= q else NO_HITS)
+                advance(who, take)
+                count -= take
+            continue
+        while count:
+            se, sr = seg
+            off_e, off_r = pos[0] - offsets[0][se], pos[1] - offsets[1][sr]
+            p, pr = firsts[0][se] + off_e, firsts[1][sr] + off_r
+            if vmas[0][se] == vmas[1][sr] and p == pr:
+                take = min(count, sizes[0][se] - off_e, sizes[1][sr] - off_r)
+                advance(0, take)
+                hits = [(0, 4, take)]
+                if key(0) == p + take - 1:
+                    hits.append((4 * take - 2, 0, 1))
+                yield ("both", vmas[0][se], p, p + take - 1), 4 * take, hits
+                advance(1, take)
+            else:
+                take = 1
+                yield ("run", 0, vmas[0][se], p, p), 2, [(0, 0, 1)] if p == pr else NO_HITS
+                advance(0, 1)
+                y = key(0)
+                yield ("run", 1, vmas[1][sr], pr, pr), 2, [(0, 0, 1)] if y == pr else NO_HITS
+                advance(1, 1)
+            count -= take
+    if pos != totals:
+        raise IllegalStep(0, f"the staircase ends at items {pos}, not {totals}")
+
+
+def _checked_vma_stair(model, stair):
+    """checked_stair at granularity vma: both enter their first VMA, then each run
+    leaves and enters; entering item t collides iff the other is inside the same VMA
+    (_check_vrun), found with one dict lookup per run."""
+    vmas = [w.vmas for w in model.items]
+    totals = [len(v) for v in vmas]
+    index_of = [{vma: t for t, vma in enumerate(v)} for v in vmas]
+    if totals[0]:
+        yield ("step", 0, 0, vmas[0][0], None), 1, NO_HITS
+    if totals[1]:
+        hit = totals[0] and vmas[0][0] == vmas[1][0]
+        yield ("step", 1, 0, vmas[1][0], None), 1, [(0, 0, 1)] if hit else NO_HITS
+    pos = [0, 0]  # the item each actor is inside (== total: done)
+    for kind, count in stair:
+        if kind == DIAGONAL:  # alternate single moves
+            for _ in range(count):
+                yield _vma_run(vmas, totals, index_of, pos, 0, 1)
+                yield _vma_run(vmas, totals, index_of, pos, 1, 1)
+        else:
+            yield _vma_run(vmas, totals, index_of, pos, kind, count)
+    if pos != totals:
+        raise IllegalStep(0, f"the staircase ends at items {pos}, not {totals}")
+
+
+def _vma_run(vmas, totals, index_of, pos, who, take):
+    i, j = pos[who], pos[who] + take - 1
+    other = pos[1 - who]
+    hits = NO_HITS
+    if other < totals[1 - who]:
+        t = index_of[who].get(vmas[1 - who][other])
+        if t is not None and i < t <= j + 1:
+            hits = [(2 * (t - i) - 1, 0, 1)]
+    pos[who] = j + 1
+    return ("vrun", who, i, j), 2 * take - (j + 1 == totals[who]), hits
 
 
 def entries_from_actions(model: WalkProduct, actions):
@@ -148,8 +243,19 @@ def check(model: WalkProduct, entries):
     done_steps = 0
     cursors = (_Cursor(model.items[0]), _Cursor(model.items[1]))
     index_of = [None, None]  # vma runs: VMA -> item index, per actor (built on first use)
+    fast = model.exclusive
     for entry in entries:
         kind = entry[0]
+        if kind == "run" and fast and not (state[0] | state[1]) & 1:
+            hits = _corner_run(cursors, state, entry)  # the common case, inlined
+            if hits is not None:
+                _, who, _, p, q = entry
+                steps = 2 * (q - p + 1)
+                end = state[who] + steps
+                state = (end, state[1]) if who == 0 else (state[0], end)
+                yield entry, steps, hits
+                done_steps += steps
+                continue
         if kind == "run":
             state, steps, hits = _check_run(model, cursors, state, entry, done_steps)
         elif kind == "step":
@@ -164,6 +270,23 @@ def check(model: WalkProduct, entries):
         raise IllegalStep(done_steps, f"schedule ends in {state}, before both walkers are done")
 
 
+def _corner_run(cursors, state, entry):
+    """_check_run's first case (both actors at corners), written for speed: the hits,
+    or None when the run does not start where `who` is (then _check_run says why)."""
+    _, who, vma, p, q = entry
+    mine, theirs = cursors[who], cursors[1 - who]
+    i = state[who] >> 1
+    if i >= mine.walk.total or p > q:
+        return None
+    seg = mine.segment(i)
+    first = mine.first[seg]
+    if (mine.walk.vmas[seg] != vma or first + i - mine.offsets[seg] != p
+            or q >= first + mine.sizes[seg]):
+        return None
+    y = theirs.key(state[1 - who] >> 1)
+    return [(2 * (y - p), 0, 1)] if y is not None and p <= y <= q else NO_HITS
+
+
 def _check_step(model, state, entry, at):
     _, who, verb, vma, ptl = entry
     action = model.actions[2 * who + verb]
@@ -176,7 +299,7 @@ def _check_step(model, state, entry, at):
                           f"the witness says VMA {vma}{'' if ptl is None else f' page table {ptl}'}")
     after = model.update(state, action)
     hit = bool(is_collision(model, state, after))
-    return after, 1, [(0, 0, 1)] if hit else []
+    return after, 1, [(0, 0, 1)] if hit else NO_HITS
 
 
 def _corner_item(model, cursor, pos, who, vma, p, q, at):
@@ -217,12 +340,12 @@ def _check_run(model, cursors, state, entry, at):
     other = state[1 - who]
     if other % 2 == 0:
         y = cursors[1 - who].key(other // 2)
-        hits = [(2 * (y - p), 0, 1)] if y is not None and p <= y <= q else []
+        hits = [(2 * (y - p), 0, 1)] if y is not None and p <= y <= q else NO_HITS
     else:
         h = cursors[1 - who].key(other // 2)
         if p <= h <= q:
             raise IllegalStep(at + 2 * (h - p), f"page table {h} is held by the other actor")
-        hits = [(steps - 1, 0, 1)] if cursors[who].key(i + q - p + 1) == h else []
+        hits = [(steps - 1, 0, 1)] if cursors[who].key(i + q - p + 1) == h else NO_HITS
     end = 2 * (i + q - p + 1)
     return ((end, other) if who == 0 else (other, end)), steps, hits
 
@@ -263,13 +386,13 @@ def _check_vrun(model, state, entry, at, index_of):
                           f"(items {i}..{j}) at granularity vma")
     last = j + 1 == size
     other = state[1 - who]
-    hits = []
+    hits = NO_HITS
     if other % 2:
         if index_of[who] is None:
             index_of[who] = {vma: t for t, vma in enumerate(walk.vmas)}
         t = index_of[who].get(model.items[1 - who].vmas[other // 2])
         if t is not None and i < t <= j + 1:
-            hits.append((2 * (t - i) - 1, 0, 1))
+            hits = [(2 * (t - i) - 1, 0, 1)]
     end = 2 * j + 2 + (not last)
     return ((end, other) if who == 0 else (other, end)), 2 * (j - i + 1) - last, hits
 
