@@ -67,13 +67,6 @@ class Plan:
     def resident_bytes(self) -> int:
         return sum(m.resident_pages for m in self.mappings) * self.page_size
 
-    @property
-    def span(self) -> tuple[int, int]:
-        """[lowest start, highest end) of the mappings, widened to whole GiB."""
-        low = self.mappings[0].start // GIB * GIB
-        high = -(-self.mappings[-1].end // GIB) * GIB
-        return low, high
-
     def victim_text(self, offset: int) -> str:
         """The plan as the victim script reads it: one line per mapping, hex fields."""
         return "".join(f"{m.start + offset:x} {m.end - m.start:x} {m.prot} {int(m.shared)} "
@@ -139,29 +132,47 @@ def make_plan(layout: Layout, page_size: int, resident: str = "all") -> Plan:
     return Plan(layout, tuple(mappings), tuple(left_out), page_size)
 
 
-def choose_offset(plan: Plan, occupied: list[tuple[int, int]], min_addr: int) -> int:
+def _merged(spans) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(lo, hi) for lo, hi in out]
+
+
+def gib_regions(plan: Plan) -> list[tuple[int, int]]:
+    """The 1 GiB regions (in GiB units, [lo, hi)) the plan's VMAs touch, merged."""
+    return _merged((m.start // GIB, -(-m.end // GIB)) for m in plan.mappings)
+
+
+def choose_offset(plan: Plan, occupied: list[tuple[int, int]], min_addr: int, top: int) -> int:
     """The multiple of 1 GiB, smallest in size, that moves the plan into free address space.
 
-    `occupied` is the victim's own VMAs as [start, end) pairs. Each keeps a free 1 GiB on
-    both sides (room for its heap to grow), so no recreated VMA shares a page table, or
-    a PMD table, with one of the victim's.
-    Addresses below `min_addr` (vm.mmap_min_addr) are not usable; nothing goes above the
-    victim's highest VMA (its stack, near the top of the user address space). Raises
-    PlanError when no such place exists.
+    Every 1 GiB region the plan touches must, after the shift, lie in [min_addr, top)
+    (vm.mmap_min_addr and the top of the victim's user address space) and share nothing
+    with the victim's own VMAs (`occupied`, [start, end) pairs), each of which keeps a
+    free 1 GiB on either side (room for its heap to grow). So no recreated VMA shares a
+    page table, or a PMD table, with one of the victim's, which may lie between them.
+    Raises PlanError when no such shift exists.
     """
-    low, high = plan.span
-    size = high - low
-    regions = sorted((s // GIB * GIB - GIB, -(-e // GIB) * GIB + GIB) for s, e in occupied)
-    best = None
-    floor = -(-max(min_addr, 1) // GIB) * GIB
-    for start, end in regions:
-        if start - floor >= size:  # the free gap [floor, start)
-            # as close to the layout's own place as the gap allows
-            place = min(max(low, floor), start - size)
-            if best is None or abs(place - low) < abs(best - low):
-                best = place
-        floor = max(floor, end)
-    if best is None:
-        raise PlanError(f"{plan.layout.path}: the layout spans {size / GIB:.0f} GiB; no free "
-                        "part of the victim's address space is that large")
-    return best - low
+    layout = gib_regions(plan)
+    blocked = _merged((s // GIB - 1, -(-e // GIB) + 1) for s, e in occupied)
+    low = -(-max(min_addr, 1) // GIB) - layout[0][0]   # smallest allowed shift (GiB)
+    high = top // GIB - layout[-1][1]                  # largest allowed shift
+    # shift k is forbidden by (a, b) and (c, d) when [a + k, b + k) meets [c, d)
+    forbidden = _merged((c - b + 1, d - a) for a, b in layout for c, d in blocked)
+    allowed, k = [], low
+    for lo, hi in forbidden + [(high + 1, high + 2)]:
+        if lo > k:
+            allowed.append((k, min(lo, high + 1)))
+        k = max(k, hi)
+        if k > high:
+            break
+    candidates = [min(max(0, lo), hi - 1) for lo, hi in allowed if lo < hi]
+    if not candidates:
+        raise PlanError(f"{plan.layout.path}: no shift by whole GiB puts the layout's "
+                        f"{sum(b - a for a, b in layout)} GiB regions in free address "
+                        "space beside the victim's own mappings")
+    return min(candidates, key=abs) * GIB

@@ -78,8 +78,9 @@ def mem_available() -> int:
 
 
 @contextmanager
-def exclusive_lock(path: Path = LOCK_FILE):
+def exclusive_lock(path: Path | None = None):
     """One experiment at a time on a machine; raises KernelSupportError when one runs."""
+    path = path or LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..model.layout import Layout
 from ..model.smaps import parse_text
-from .plan import Plan, PlanError, choose_offset
+from .plan import GIB, Plan, PlanError, choose_offset, gib_regions
 
 SCRIPT = Path(__file__).with_name("victim_script.py")
 ADDR_NO_RANDOMIZE = 0x0040000  # include/uapi/linux/personality.h
@@ -32,13 +32,17 @@ def _victim_setup(cpu: int):
     return setup
 
 
-def _occupied(maps_text: str) -> list[tuple[int, int]]:
+def _occupied(maps_text: str) -> tuple[list[tuple[int, int]], int]:
+    """The victim's VMAs up to its [stack], and the stack's end: the top of its user
+    address space (what lies above, x86-64's [vsyscall], is not user memory)."""
     spans = []
     for line in maps_text.splitlines():
         addresses = line.split(" ", 1)[0]
         start, _, end = addresses.partition("-")
         spans.append((int(start, 16), int(end, 16)))
-    return spans
+        if line.endswith("[stack]"):
+            break
+    return spans, spans[-1][1]
 
 
 class Victim:
@@ -72,7 +76,8 @@ class Victim:
         self._expect("started")
         maps = Path(f"/proc/{self.pid}/maps").read_text()
         min_addr = int(Path("/proc/sys/vm/mmap_min_addr").read_text())
-        self.offset = choose_offset(self.plan, _occupied(maps), min_addr)
+        occupied, top = _occupied(maps)
+        self.offset = choose_offset(self.plan, occupied, min_addr, top)
         self.proc.stdin.write(f"{len(self.plan.mappings)} {self.threads}\n")
         self.proc.stdin.write(self.plan.victim_text(self.offset))
         self.proc.stdin.flush()
@@ -111,8 +116,8 @@ class Victim:
                     f"victim's VMA at {m.start + self.offset:#x} does not read back as "
                     f"{m.perms} of {m.end - m.start} bytes (merged or split by the kernel)")
             found.append(index)
-        low, high = self.plan.span
-        inside = sum(1 for v in layout.vmas if low + self.offset <= v.start < high + self.offset)
+        regions = [(a * GIB + self.offset, b * GIB + self.offset) for a, b in gib_regions(self.plan)]
+        inside = sum(1 for v in layout.vmas if any(a <= v.start < b for a, b in regions))
         if inside != len(found):
             raise VictimError(f"{inside} VMAs read back where {len(found)} were mapped")
         return found

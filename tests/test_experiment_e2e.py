@@ -1,0 +1,130 @@
+"""`reapcheck experiment` end to end on this machine's kernel, and its bad-input paths.
+
+The end-to-end test needs root, tracefs with the lock and mmap_lock events, and
+process_mrelease(); CI machines have them (Linux 6.18), elsewhere it skips and says why.
+"""
+import fcntl
+import gzip
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from reapcheck.cli import main
+from reapcheck.experiment import run as run_mod
+from reapcheck.experiment.race import has_process_mrelease
+from reapcheck.experiment.tracefs import (EVENTS, KernelSupportError, find_tracefs,
+                                          fingerprint, unmount)
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    if len(os.sched_getaffinity(0)) < 2:
+        return "needs two CPUs"
+    if not has_process_mrelease():
+        return "kernel without process_mrelease()"
+    try:
+        root, mounted = find_tracefs()
+    except KernelSupportError as err:
+        return str(err)
+    try:
+        missing = [e for e in EVENTS if not (root / "events" / e).is_dir()]
+    finally:
+        if mounted:
+            unmount(root)
+    return f"kernel without tracepoints {missing}" if missing else None
+
+
+def _children() -> list[int]:
+    me = str(os.getpid())
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+def test_experiment_end_to_end(tmp_path, capsys):
+    root, mounted = find_tracefs()
+    before = fingerprint(root)
+    out = tmp_path / "e.json"
+    try:
+        status = main(["experiment", "synthetic:3000:4k:0", "--runs", "3", "--out", str(out),
+                       "--json"])
+    finally:
+        after = fingerprint(root)
+        if mounted:
+            unmount(root)
+    printed = json.loads(capsys.readouterr().out)
+    assert status == 0, printed["verdict"]
+    assert after == before  # tracing state as found, no instance left
+    assert not re.search(r"reapcheck-", after["instances"])
+    assert _children() == []  # no victim, no second releaser left
+    record = json.loads(out.read_text())
+    assert record == printed and record["version"] == 1
+    assert record["walkers"] == ["opposite", "same"]
+    raw = gzip.decompress(out.with_suffix(".trace.gz").read_bytes()).decode()
+    runs_text = raw.split("# reapcheck-run ")[1:]
+    traced = [r for r in record["runs"] if "contentions" in r]
+    assert len(runs_text) == len(traced) >= 6
+    for run, part in zip(traced, runs_text):
+        assert sum(r["walkers"] == run["walkers"] for r in record["runs"] if r["raced"]) == 3
+        # every contention of an actor's thread is counted once, in one class
+        pids = "|".join(run["actors"])
+        begins = len(re.findall(rf"-(?:{pids})\s+\[\d+\].*contention_begin", part))
+        assert sum(c["count"] for row in run["contentions"].values()
+                   for c in row.values()) == begins
+        assert run["lost_events"] == 0
+        pte = sum(run["contentions"]["pte"][a]["count"] for a in ("exit_mmap", "reaper"))
+        assert pte <= run["model"]["ptl"]
+        assert run["verdict"] in ("conforms", "no_race")
+        assert len(run["releases"]) == (1 if run["walkers"] == "opposite" else 2)
+    # the same layout in both modes: opposite's worst case is at most same's
+    assert record["model"]["opposite"]["ptl"] <= record["model"]["same"]["ptl"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["experiment", "--runs", "0"], "must be at least 1"),
+    (["experiment", "synthetic:lots"], "synthetic:lots"),
+    (["experiment", "synthetic:10:4k:0:9"], "synthetic:N"),
+    (["experiment", "--walkers", "sideways"], "invalid choice"),
+    (["experiment", "--max-resident", "lots"], "bad size"),
+    (["experiment", "--victim-threads", "-1"], "between 0 and 1000"),
+    (["experiment", "--from", "/nonexistent/e.json"], "/nonexistent/e.json"),
+    (["experiment", "--out", "/nonexistent/dir/e.json"], "/nonexistent/dir/e.json"),
+])
+def test_bad_options_exit_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the experiment checks it first)")
+def test_second_experiment_is_refused(tmp_path, monkeypatch, capsys):
+    lock = tmp_path / "lock"
+    monkeypatch.setattr(run_mod, "LOCK_FILE", lock)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, b"4242\n")
+        assert main(["experiment", "synthetic:10:4k:0", "--runs", "1", "--no-trace"]) == 2
+    finally:
+        os.close(fd)
+    assert "another reapcheck experiment is running (pid 4242" in capsys.readouterr().err
+
+
+def test_resident_cap_refuses_before_any_victim(capsys):
+    if os.geteuid() != 0 or len(os.sched_getaffinity(0)) < 2 or not has_process_mrelease():
+        pytest.skip("the preflight checks come first: needs root, two CPUs, process_mrelease")
+    assert main(["experiment", "synthetic:100:1m:0", "--max-resident", "10m"]) == 2
+    err = capsys.readouterr().err
+    assert "100 MiB resident, above the limit of 10 MiB" in err
+    assert _children() == []
