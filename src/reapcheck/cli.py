@@ -4,10 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
-from . import bundled, render
+from . import bundled, outputs, render
+from .engines.explicit import StopRequest
 from .anonymize import anonymize
 from .experiment import command as experiment_command
 from .collisions import (ENGINES, FULL_WITNESS_LIMIT, WITNESS_FORMS, compare_pairs,
@@ -113,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="explicit: breadth-first over every state; z3: Spacer invariants "
                         "(unbounded) and BMC for the shortest traces")
     p.add_argument("--timeout", type=_seconds, metavar="S",
-                   help="with --engine z3: solver budget per property in seconds "
-                        "(default 300); out of time is unknown")
+                   help="explicit: seconds for the whole search (then verdicts are "
+                        "incomplete); z3: solver budget per property (default 300; out of "
+                        "time is unknown)")
     p.add_argument("--property", choices=[q.name for q in PROPERTIES],
                    help="with --trace-out: which violated property's trace to write")
     p.add_argument("--trace-out", metavar="FILE",
@@ -175,7 +180,7 @@ def _write(out: str | None, text: str) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    Path(out).write_text(text)
+    outputs.write_file(out, text)  # whole or not at all; errors name the file
 
 
 def cmd_collisions(args) -> int:
@@ -231,16 +236,31 @@ def cmd_generate(args) -> int:
 
 
 def cmd_anonymize(args) -> int:
+    if args.out:
+        outputs.check_file(args.out)
     text = read_text(args.layout, args.layout)
     _write(args.out, anonymize(text, args.layout))  # anonymize() validates before output
     return 0
 
 
 def cmd_verify(args) -> int:
+    if args.property and not args.trace_out:
+        raise UsageError("reapcheck verify: --property only picks which trace --trace-out "
+                         "writes; give --trace-out FILE too")
+    if args.max_states is not None and args.engine == "z3":
+        raise UsageError("reapcheck verify: --max-states bounds the explicit engine only; "
+                         "with --engine z3 use --timeout")
     layout = load_layout(args.layout)
+    if args.trace_out:  # before the work: a path that cannot be written fails now
+        for path in _trace_paths(args.trace_out):
+            outputs.check_file(path)
     config = ProtocolConfig(args.walk, args.mutant, args.stuck_writer, args.mrelease)
     progress = Progress(f"verify {layout.path}")
-    result = verify(layout, config, args.engine, args.max_states, progress, args.timeout)
+    stop = StopRequest()
+    with _stop_on_signals(stop, args.engine == "explicit"):
+        result = verify(layout, config, args.engine, args.max_states,
+                        progress.search if args.engine == "explicit" else progress,
+                        args.timeout, stop)
     progress.close()
     if args.trace_out:
         _write_trace(args, result)
@@ -248,22 +268,61 @@ def cmd_verify(args) -> int:
         print(json.dumps(verification_json(result), indent=1))
     else:
         print(render_verification(result))
+    if result.stopped in SIGNAL_EXITS:  # as TLC: the partial result, then exit
+        return SIGNAL_EXITS[result.stopped]
     statuses = set(result.statuses.values())
     return 1 if "violated" in statuses else (0 if statuses == {"holds"} else 3)
+
+
+SIGNAL_EXITS = {"SIGINT": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM}
+
+
+@contextmanager
+def _stop_on_signals(stop, active: bool):
+    """While the explicit search runs, SIGINT and SIGTERM ask it to stop (it then
+    returns its partial result) instead of killing the process."""
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda signum, _frame: stop(signal.Signals(signum).name))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _trace_paths(trace_out: str) -> tuple[str, str]:
+    """FILE and its ITF twin (FILE without .json, plus .itf.json)."""
+    return trace_out, trace_out.removesuffix(".json") + ".itf.json"
 
 
 def _write_trace(args, result) -> None:
     name = args.property or next((p.name for p in PROPERTIES if p.name in result.traces), None)
     if name is None or name not in result.traces:
-        what = f"{name} is not violated" if name else "no property is violated"
-        print(f"reapcheck: {what}: no trace written", file=sys.stderr)
+        print(f"reapcheck: {_no_trace_reason(result, name)}: no trace written", file=sys.stderr)
         return
     trace = result.traces[name]
-    base = args.trace_out.removesuffix(".json")
-    Path(args.trace_out).write_text(json.dumps(
-        trace_json(result.model, name, trace, result.engine), indent=1) + "\n")
-    Path(base + ".itf.json").write_text(json.dumps(itf_json(result.model, name, trace),
-                                                   indent=1) + "\n")
+    path, twin = _trace_paths(args.trace_out)
+    outputs.write_files([
+        (path, json.dumps(trace_json(result.model, name, trace, result.engine), indent=1) + "\n"),
+        (twin, json.dumps(itf_json(result.model, name, trace), indent=1) + "\n")])
+
+
+def _no_trace_reason(result, name: str | None) -> str:
+    """Say what is known: a property not violated, or none violated; never claim that
+    nothing is violated when some verdicts are unknown or incomplete."""
+    open_verdicts = [s for s in result.statuses.values() if s in ("unknown", "incomplete")]
+    if name is not None:
+        status = result.statuses.get(name)
+        return f"{name} is {status}" if status != "holds" else f"{name} holds"
+    if not open_verdicts:
+        return "no property is violated"
+    counts = ", ".join(f"{open_verdicts.count(s)} "
+                       f"{'property' if open_verdicts.count(s) == 1 else 'properties'} {s}"
+                       for s in ("unknown", "incomplete") if s in open_verdicts)
+    return f"no violation found; {counts}"
 
 
 def cmd_replay(args) -> int:
@@ -317,6 +376,7 @@ def cmd_experiment(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
+    outputs.check_directory(args.out)  # before minutes of work
     write_report(Path(args.out), progress_factory=Progress)
     return 0
 

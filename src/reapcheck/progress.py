@@ -15,14 +15,21 @@ class Progress:
         self._last = 0.0
 
     def __call__(self, done: int, total: int) -> None:
+        pct = 100.0 * done / total if total else 100.0
+        self._show(f"{done}/{total} ({pct:.0f}%)")
+
+    def search(self, states: int, rate: float, queue: int, depth: int) -> None:
+        """A breadth-first search: states found, states per second, queue size, depth."""
+        self._show(f"{states:,} states, {rate:,.0f} states/s, queue {queue:,}, depth {depth}")
+
+    def _show(self, text: str) -> None:
         if not self.active:
             return
         now = time.monotonic()
         if now - self._last < 0.1:
             return
         self._last = now
-        pct = 100.0 * done / total if total else 100.0
-        self.stream.write(f"\r{self.label}: {done}/{total} ({pct:.0f}%)\x1b[K")
+        self.stream.write(f"\r{self.label}: {text}\x1b[K")
         self.stream.flush()
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from . import bundled
+from . import bundled, outputs
 from .claims import build_claims
 from .collisions import compare_pairs, summary_json, worst_case
 from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
@@ -297,15 +297,17 @@ def write_report(out: Path, progress_factory=None) -> None:
     """Write results.json, REPORT.md, report.html and traces/*.itf.json into `out`."""
     from .html_report import render_html
 
+    outputs.check_directory(str(out))  # before the minutes of work below
     data, pairs, itf = report_data(progress_factory)
+    files = [(out / "traces" / f"{name}.itf.json", json.dumps(trace, indent=1) + "\n")
+             for name, trace in itf.items()]
+    files += [(out / "results.json", json.dumps(data, indent=1, sort_keys=True) + "\n"),
+              (out / "REPORT.md", render_markdown(data, pairs)),
+              (out / "report.html", render_html(data))]  # every text made before any write
     out.mkdir(parents=True, exist_ok=True)
     traces = out / "traces"
     traces.mkdir(exist_ok=True)
+    outputs.write_files([(str(path), text) for path, text in files])  # renamed together
     for stale in traces.glob("*.itf.json"):
         if stale.stem.removesuffix(".itf") not in itf:
             stale.unlink()
-    for name, trace in itf.items():
-        (traces / f"{name}.itf.json").write_text(json.dumps(trace, indent=1) + "\n")
-    (out / "results.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    (out / "REPORT.md").write_text(render_markdown(data, pairs))
-    (out / "report.html").write_text(render_html(data))

@@ -9,8 +9,10 @@ import json
 
 from .model.action import Action
 from .model.layout import Layout, LayoutError, Vma
-from .model.protocol import VARIABLES, Protocol, ProtocolConfig
+from .model.protocol import MUTANTS, PROTOCOL_WALKS, VARIABLES, Protocol, ProtocolConfig
+from .model.smaps import read_text
 from .properties.protocol import BY_NAME
+from .trace_shape import ShapeError, check_trace
 
 TRACE_VERSION = 1
 TRACE_KIND = "reapcheck-protocol-trace"
@@ -107,17 +109,22 @@ class TraceError(Exception):
 
 
 def load_trace(path: str) -> dict:
-    """Read a trace JSON; unreadable or malformed input is a LayoutError (exit 2)."""
+    """Read a trace JSON and check its shape; any fault is a LayoutError naming the file
+    (and the line, or the key) for exit 2."""
+    text = read_text(path, path)  # a regular file only: a FIFO cannot hang us
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as err:
-        raise LayoutError(path, None, f"cannot read: {err.strerror or err}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        line = getattr(err, "lineno", None)
-        raise LayoutError(path, line, f"not a JSON trace: {err}") from None
-    if not isinstance(data, dict) or data.get("kind") != TRACE_KIND:
-        raise LayoutError(path, None, f"not a reapcheck trace (want \"kind\": \"{TRACE_KIND}\")")
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise LayoutError(path, err.lineno, f"not a JSON trace: {err.msg} (column {err.colno})") from None
+    except RecursionError:
+        raise LayoutError(path, None, "not a JSON trace: nested too deeply") from None
+    except ValueError as err:  # an integer of thousands of digits (int_max_str_digits)
+        what = "an integer with too many digits" if "digits" in str(err) else str(err)[:80]
+        raise LayoutError(path, None, f"not a JSON trace: {what}") from None
+    try:
+        check_trace(data, TRACE_KIND, PROTOCOL_WALKS, MUTANTS, BY_NAME)
+    except ShapeError as err:
+        raise LayoutError(path, None, f"malformed trace: {err}") from None
     return data
 
 

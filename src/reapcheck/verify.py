@@ -25,20 +25,28 @@ class Verification:
     complete: bool
     notes: dict  # name -> extra facts (e.g. the solver's reason for unknown)
     termination: dict | None = None  # z3: {"status", "invariant"} of the progress proof
+    stopped: str | None = None  # explicit: max_states, timeout, SIGINT or SIGTERM stopped it
+    queue: int | None = None  # explicit, stopped: states found but not explored
+    seconds: float | None = None  # explicit: search time
 
 
 def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
            max_states: int | None = None, progress=None,
-           timeout_s: float | None = None) -> Verification:
-    """max_states bounds the explicit engine; timeout_s is Z3's budget per property
-    (default z3_protocol.DEFAULT_TIMEOUT_S)."""
+           timeout_s: float | None = None, stop=None) -> Verification:
+    """Explicit engine: max_states, timeout_s (seconds for the whole search) and `stop`
+    (an explicit.StopRequest, set by a signal) end the search early, and verdicts not
+    yet violated are then incomplete. Z3: timeout_s is the budget per property
+    (default z3_protocol.DEFAULT_TIMEOUT_S); max_states does not apply."""
     model = Protocol(layout, config)
     if engine == "explicit":
-        result = explicit.check(model, PROPERTIES, max_states, progress)
+        result = explicit.check(model, PROPERTIES, max_states, progress, timeout_s, stop)
         return Verification(model, engine,
                             {name: v.status for name, v in result.verdicts.items()},
                             {name: v.trace for name, v in result.verdicts.items() if v.trace},
-                            result.states, result.transitions, result.complete, {})
+                            result.states, result.transitions, result.complete, {},
+                            stopped=result.stopped,
+                            queue=result.queue if result.stopped else None,
+                            seconds=result.seconds)
     if engine == "z3":
         from .engines import z3_protocol
 
@@ -63,7 +71,20 @@ def verification_json(v: Verification) -> dict:
             "engine": v.engine, **v.model.config.to_json(),
             "visits": list(v.model.seq), "properties": props, "states": v.states,
             "transitions": v.transitions, "complete": v.complete,
+            **({"stopped": v.stopped, "queue": v.queue} if v.stopped else {}),
             **({"termination": v.termination} if v.termination is not None else {})}
+
+
+STOP_REASONS = {"max_states": "--max-states reached", "timeout": "--timeout reached",
+                "SIGINT": "interrupted (SIGINT)", "SIGTERM": "terminated (SIGTERM)"}
+
+
+def stop_reason(v: Verification) -> str:
+    """Why an explicit search is incomplete, with the states left in its queue."""
+    why = STOP_REASONS.get(v.stopped, v.stopped or "limit reached")
+    queue = f", {v.queue} states in the queue unexplored" if v.queue else ""
+    seconds = f" after {v.seconds:.1f} s" if v.seconds is not None else ""
+    return f"{why}{seconds}{queue}"
 
 
 def render(v: Verification) -> str:
@@ -77,7 +98,7 @@ def render(v: Verification) -> str:
                 f"{'complete' if v.complete else 'INCOMPLETE (a solver gave up or ran out of time)'}")
     else:
         size = (f"{v.engine}: {v.states} distinct states, {v.transitions} transitions, "
-                f"{'complete' if v.complete else 'INCOMPLETE (limit reached)'}")
+                f"{'complete' if v.complete else 'INCOMPLETE (' + stop_reason(v) + ')'}")
     rows = [[p.name, v.statuses[p.name],
              len(v.traces[p.name]) if p.name in v.traces else ""] for p in PROPERTIES]
     out = [head, size, "", tabulate(rows, headers=["property", "status", "trace steps"])]

@@ -7,8 +7,11 @@ not is a modelling error and stops the search.
 """
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
+
+POLL_EVERY = 256  # dequeued states between looks at the clock and the stop request
 
 
 @dataclass
@@ -25,6 +28,19 @@ class CheckResult:
     complete: bool
     max_depth: int
     violating_state: dict = field(default_factory=dict)
+    stopped: str | None = None  # what stopped the search: max_states, timeout, SIGINT, ...
+    queue: int = 0  # states found but not yet explored when it stopped
+    seconds: float = 0.0
+
+
+class StopRequest:
+    """Asks a running search to stop (set from a signal handler); no global state."""
+
+    def __init__(self):
+        self.reason: str | None = None
+
+    def __call__(self, reason: str) -> None:
+        self.reason = self.reason or reason
 
 
 def _trace(parents, state):
@@ -37,15 +53,24 @@ def _trace(parents, state):
     return steps
 
 
-def check(model, properties, max_states: int | None = None, progress=None) -> CheckResult:
-    """Check every property in every reachable state (up to `max_states`)."""
+def check(model, properties, max_states: int | None = None, progress=None,
+          timeout_s: float | None = None, stop: StopRequest | None = None) -> CheckResult:
+    """Check every property in every reachable state.
+
+    Limits: `max_states` distinct states (the queue is still drained), `timeout_s`
+    seconds of search, or `stop.reason` set (a signal). A limit makes the search
+    incomplete: properties not yet violated are `incomplete`, never `holds`.
+    `progress(states, rate, queue, depth)` is called every POLL_EVERY states.
+    """
+    started = time.monotonic()
+    deadline = None if timeout_s is None else started + timeout_s
     init = model.init()
     parents = {init: None}
     depth = {init: 0}
     queue = deque([init])
     pending = {p.name: p for p in properties}
     violations: dict[str, tuple] = {}
-    transitions, complete, max_depth = 0, True, 0
+    transitions, complete, max_depth, stopped = 0, True, 0, None
 
     def examine(state, terminal):
         """States are examined in BFS order, so each first violation is a shortest one."""
@@ -58,10 +83,20 @@ def check(model, properties, max_states: int | None = None, progress=None) -> Ch
 
     dequeued = 0
     while queue:
+        if dequeued % POLL_EVERY == 0 and dequeued:
+            now = time.monotonic()
+            if stop is not None and stop.reason:
+                stopped = stop.reason
+            elif deadline is not None and now >= deadline:
+                stopped = "timeout"
+            if stopped:
+                complete = False
+                break
+            if progress is not None:
+                progress(len(parents), len(parents) / max(now - started, 1e-9), len(queue),
+                         max_depth)
         state = queue.popleft()
         dequeued += 1
-        if progress is not None and dequeued % 2048 == 0:
-            progress(dequeued, len(parents))
         rank = model.progress_measure(state)
         successors = model.successors(state)
         examine(state, not successors)
@@ -72,7 +107,7 @@ def check(model, properties, max_states: int | None = None, progress=None) -> Ch
             if after in parents:
                 continue
             if max_states is not None and len(parents) >= max_states:
-                complete = False
+                complete, stopped = False, stopped or "max_states"
                 continue
             parents[after] = (state, action)
             depth[after] = depth[state] + 1
@@ -84,7 +119,9 @@ def check(model, properties, max_states: int | None = None, progress=None) -> Ch
             verdicts[prop.name] = Verdict("violated", _trace(parents, violations[prop.name]))
         else:
             verdicts[prop.name] = Verdict("holds" if complete else "incomplete")
-    return CheckResult(verdicts, len(parents), transitions, complete, max_depth)
+    return CheckResult(verdicts, len(parents), transitions, complete, max_depth,
+                       stopped=stopped, queue=len(queue),
+                       seconds=time.monotonic() - started)
 
 
 def shortest_to_step(model, wanted, max_states: int | None = None):
