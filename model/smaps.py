@@ -226,7 +226,8 @@ class _Parser:
 def parse_text(text: str, path: str) -> Layout:
     """Parse maps or smaps text; `path` only names the source in errors."""
     parser = _Parser(path)
-    vma_block, field_run, make, add = _VMA_BLOCK.match, _FIELD_RUN.match, _make_vma, parser.add
+    vma_block, field_run, make = _VMA_BLOCK.match, _FIELD_RUN.match, _make_vma
+    append, count, perms_ok, new = parser.vmas.append, text.count, _PERMS, _NEW
     flag_sets, rss_sizes, page_sizes = (parser.flag_sets, parser.sizes["rss"],
                                         parser.sizes["page_size"])
     pos, lineno, size = 0, 1, len(text)
@@ -245,16 +246,21 @@ def parse_text(text: str, path: str) -> Layout:
             continue
         start, end, perms, name, page, rss, flags = block.groups()
         name = name.rstrip() if name else ""
-        known = (flag_sets.get(flags, _NEW), rss_sizes.get(rss, _NEW), page_sizes.get(page, _NEW))
-        if (len(start) > 16 or len(end) > 16 or perms not in _PERMS or name == ROLLUP
-                or _NEW in known):  # rare: checks, errors, values not seen before
-            parser.header(start, end, perms, name, lineno)
+        flags, rss, page = (flag_sets.get(flags, new), rss_sizes.get(rss, new),
+                            page_sizes.get(page, new))
+        if (len(start) > 16 or len(end) > 16 or perms not in perms_ok or name == ROLLUP
+                or flags is new or rss is new or page is new):  # rare: checks, errors,
+            parser.header(start, end, perms, name, lineno)  # values not seen before
             parser.block_fields(block, text, pos, lineno)
         else:
-            add(make(int(start, 16), int(end, 16), perms, known[0], name, lineno, known[1],
-                     known[2]))
-        lineno += text.count("\n", pos, block.end())
-        pos = block.end()
+            parser.current = vma = make(int(start, 16), int(end, 16), perms, flags, name,
+                                        lineno, rss, page)
+            parser.kept = kept = name != GATE_AREA
+            if kept:
+                append(vma)
+        end = block.end()
+        lineno += count("\n", pos, end)
+        pos = end
     return parser.layout()
 
 
