@@ -258,9 +258,9 @@ def experiment_data() -> list[dict]:
         if lru:
             c["lruvec"] = {"exit_mmap": {"count": lru, "wait_us": 900.0}}
         return {"contentions": c}
-    return [{"version": 1, "walkers": "opposite", "kernel": "6.18.0", "model": {"ptl": 1, "vma": 1},
+    return [{"version": 1, "walkers": "opposite", "environment": {"kernel": "6.18.0"}, "model": {"ptl": 1, "vma": 1},
              "runs": [run(0, 0, lru=300), run(0, 1, lru=250), run(0, 0)]},
-            {"version": 1, "walkers": "same", "kernel": "6.18.0",
+            {"version": 1, "walkers": "same", "environment": {"kernel": "6.18.0"},
              "model": {"ptl": 1200, "vma": 6000}, "runs": [run(500, 480), run(520, 511, lru=12)]}]
 
 

@@ -810,8 +810,11 @@ def _experiment(data) -> dict | None:
     records = [e for e in (exp if isinstance(exp, list) else [exp]) if isinstance(e, dict)]
     rows = []
     for rec in records:
-        runs = [r for r in rec.get("runs") or [] if isinstance(r, dict)]
+        runs = [r for r in rec.get("runs") or [] if isinstance(r, dict)
+                and r.get("raced", True) and "contentions" in r]  # runs that raced, traced
         model = rec.get("model") if isinstance(rec.get("model"), dict) else {}
+        walkers = rec.get("walkers")
+        walkers = walkers[0] if isinstance(walkers, list) and len(walkers) == 1 else walkers
         seen = {("pte", a) for a in EXPERIMENT_ACTORS}
         for run in runs:
             for lock, by_actor in (run.get("contentions") or {}).items():
@@ -835,7 +838,7 @@ def _experiment(data) -> dict | None:
                 worst = Cell("not a collision: the protocol model's write_lock_wait")
             else:
                 worst = Cell("outside the collision model")
-            rows.append(Row([Cell(_text(rec.get("walkers"))), Cell(lock, wrap="code"),
+            rows.append(Row([Cell(_text(walkers)), Cell(lock, wrap="code"),
                              Cell(actor), Cell(len(runs), num=True),
                              Cell(_stat(counts, statistics.median), num=True),
                              Cell(_stat(counts, max), num=True),
@@ -845,7 +848,9 @@ def _experiment(data) -> dict | None:
                Column("contentions, median", num=True), Column("contentions, max", num=True),
                Column("wait \u00b5s, median", num=True), Column("wait \u00b5s, max", num=True),
                Column("model worst case (ptl)")]
-    kernels = ", ".join(sorted({str(r["kernel"]) for r in records if r.get("kernel")}))
+    kernels = ", ".join(sorted({str(r["environment"]["kernel"]) for r in records
+                                if isinstance(r.get("environment"), dict)
+                                and r["environment"].get("kernel")}))
     return {"kernels": kernels, "table": Table("experiment", columns, rows)}
 
 

@@ -58,8 +58,8 @@ def check_directory(path: str) -> None:
         raise _fail(path, errno.EACCES)
 
 
-def write_files(files: list[tuple[str, str]]) -> None:
-    """Write every (path, text): all regular files appear together, or none does."""
+def write_files(files: list[tuple[str, str | bytes]]) -> None:
+    """Write every (path, text or bytes): all regular files appear together, or none does."""
     staged: list[tuple[str, str]] = []  # (temporary name, final path)
     try:
         for path, text in files:
@@ -92,7 +92,7 @@ def _write_temporary(path: str, text: str) -> str:
     except OSError as err:
         raise _fail(path, err.errno or errno.EIO, err.strerror) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, *_mode(text)) as f:
             f.write(text)
         os.chmod(temporary, 0o666 & ~_umask())
     except OSError as err:
@@ -103,10 +103,15 @@ def _write_temporary(path: str, text: str) -> str:
 
 def _write_direct(path: str, text: str) -> None:
     try:
-        with open(path, "w", encoding="utf-8") as f:
+        with open(path, *_mode(text)) as f:
             f.write(text)
     except OSError as err:
         raise _fail(path, err.errno or errno.EIO, err.strerror) from None
+
+
+def _mode(text: str | bytes) -> tuple:
+    """open() mode and encoding: bytes are written as they are, text as UTF-8."""
+    return ("wb",) if isinstance(text, bytes) else ("w", -1, "utf-8")
 
 
 def _umask() -> int:

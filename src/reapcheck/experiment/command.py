@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import sys
 from pathlib import Path
 
+from .. import outputs
 from ..model.layout import LayoutError
 from ..model.synthetic import SyntheticSpec, generate, parse_range
 from .plan import PlanError
@@ -76,26 +76,12 @@ def _twin(out: str) -> Path:
     return Path(out.removesuffix(".json") + ".trace.gz")
 
 
-def _check_writable(out: str) -> None:
-    """Fail before any work when FILE or its twin cannot be written."""
-    for path in (Path(out), _twin(out)):
-        parent = path.parent if str(path.parent) else Path(".")
-        if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK) or \
-                (path.exists() and not os.access(path, os.W_OK)):
-            raise LayoutError(str(path), None, "cannot write this output file")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def save(experiment: Experiment, out: str) -> None:
-    """FILE: the JSON object; FILE.trace.gz: each run's raw trace after a header line."""
+    """FILE: the JSON object; FILE.trace.gz: each run's raw trace after a header line.
+    Both appear together or neither does (outputs.write_files)."""
     text = "".join(f"{RUN_MARK}{json.dumps(header)}\n{raw}" for header, raw in experiment.traces)
-    _write_atomic(_twin(out), gzip.compress(text.encode(), mtime=0))
-    _write_atomic(Path(out), (json.dumps(experiment.data, indent=1) + "\n").encode())
+    outputs.write_files([(str(_twin(out)), gzip.compress(text.encode(), mtime=0)),
+                         (out, json.dumps(experiment.data, indent=1) + "\n")])
 
 
 def reclassify(path: str) -> dict:
@@ -129,8 +115,9 @@ def reclassify(path: str) -> dict:
 def command(args, load_layout) -> int:
     """Exit 0: conforms (or timings only); 1: fidelity violation; 2: bad input or a kernel
     without what is needed; 3: no run raced."""
-    if args.out:
-        _check_writable(args.out)
+    if args.out:  # before the minutes of work
+        outputs.check_file(args.out)
+        outputs.check_file(str(_twin(args.out)))
     try:
         if args.recorded:
             record = reclassify(args.recorded)
