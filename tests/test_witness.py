@@ -292,3 +292,46 @@ def test_staircase_is_run_length_encoded():
     stair = sparse.staircase([(0, 0, 3, False), (5, 2, 4, True)], 10, 8)
     assert stair == ((0, 5), (1, 2), (2, 3), (0, 2), (1, 3))
     assert sum(n * (2 if k == 2 else 1) for k, n in stair) == 18
+
+
+@pytest.mark.parametrize("form", ["full", "compact"])
+@pytest.mark.parametrize("order, gran", [("forward", "ptl"), ("reverse", "ptl"),
+                                         ("forward", "vma"), ("reverse", "vma")])
+def test_replay_accepts_both_witness_forms(tmp_path, capsys, form, order, gran):
+    out = tmp_path / "w.json"
+    assert main(["collisions", "bundled/sleep.smaps", "--order", order, "--granularity", gran,
+                 "--json", "--witness", form]) == 0
+    out.write_text(capsys.readouterr().out)
+    data = json.loads(out.read_text())
+    assert main(["replay", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"reproduced: the {form} witness ({len(data['witness'])} entries) reaches "
+        f"{data['max_collisions']} collisions in {data['witness_steps']} legal steps")
+
+
+def test_replay_rejects_a_tampered_compact_witness(tmp_path, capsys):
+    path = tmp_path / "whole.maps"
+    path.write_text(WHOLE)
+    assert main(["collisions", str(path), "--order", "forward", "--granularity", "ptl", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    both = next(i for i, e in enumerate(data["witness"]) if "actors" in e)
+    cases = {
+        "claims": lambda d: d["witness"][both].__setitem__("collisions", 1),
+        "total": lambda d: d.__setitem__("max_collisions", WHOLE_ITEMS + 1),
+        "illegal": lambda d: d["witness"][both]["ptl"].__setitem__(0, 4),
+        "short": lambda d: d["witness"].pop(),
+    }
+    for name, edit in cases.items():
+        copy = json.loads(json.dumps(data))
+        edit(copy)
+        out = tmp_path / f"{name}.json"
+        out.write_text(json.dumps(copy))
+        assert main(["replay", str(out)]) == 1, name
+        err = capsys.readouterr().err
+        assert err.startswith(f"reapcheck: {out}: ") and err.count("\n") == 1
+    copy = json.loads(json.dumps(data))
+    copy["witness"][both]["ptl"] = "3..9"
+    out = tmp_path / "malformed.json"
+    out.write_text(json.dumps(copy))
+    assert main(["replay", str(out)]) == 2
+    assert f"witness entry {both + 1}: \"ptl\" must be [first, last]" in capsys.readouterr().err

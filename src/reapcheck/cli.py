@@ -25,7 +25,8 @@ from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 from .progress import Progress
 from .properties.protocol import PROPERTIES
-from .traces import TraceError, itf_json, load_trace, replay_trace, trace_json
+from .collision_replay import KIND as COLLISIONS_KIND, WitnessMismatch, replay_collisions
+from .traces import TraceError, itf_json, load_json, load_trace, replay_trace, trace_json
 from .verify import VERIFY_ENGINES, verify, verification_json
 from .verify import render as render_verification
 
@@ -126,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the shortest counterexample as JSON (and FILE's .itf.json twin)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("replay", help="re-execute a trace step by step against the model")
-    p.add_argument("trace", help="a trace JSON written by verify --trace-out")
+    p = sub.add_parser("replay", help="re-execute a trace or witness against the model")
+    p.add_argument("trace", help="a trace JSON written by verify --trace-out, or the JSON "
+                                 "of collisions --json (full or compact witness)")
 
     p = sub.add_parser("iterate", help="which VMAs each reaper iterator visits (maple-tree semantics)")
     p.add_argument("layouts", nargs="+", metavar="LAYOUT")
@@ -326,10 +328,13 @@ def _no_trace_reason(result, name: str | None) -> str:
 
 
 def cmd_replay(args) -> int:
-    data = load_trace(args.trace)
+    data = load_json(args.trace)
     try:
-        print(replay_trace(data, args.trace))
-    except TraceError as err:
+        if isinstance(data, dict) and data.get("kind") == COLLISIONS_KIND:
+            print(replay_collisions(data, args.trace, load_layout))
+        else:
+            print(replay_trace(load_trace(args.trace, data), args.trace))
+    except (TraceError, WitnessMismatch) as err:
         print(f"reapcheck: {args.trace}: {err}", file=sys.stderr)
         return 1
     return 0

@@ -18,6 +18,7 @@ REPLAY_LIMIT = 100_000  # witness steps checked by a full replay before the answ
 FULL_WITNESS_LIMIT = 100_000  # --witness auto: every step up to this many, else runs
 WITNESS_FORMS = ("auto", "full", "compact")
 JSON_CHUNK = 8192  # witness entries per write
+WITNESS_KIND = "reapcheck-collisions"  # `reapcheck replay` recognizes the object by it
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def write_json(analysis: Analysis, stream, form: str = "auto") -> None:
     FULL_WITNESS_LIMIT steps); the object says which in "witness_form".
     """
     form = analysis.witness_form(form)
-    head = dict(summary_json(analysis), witness_form=form,
+    head = dict(summary_json(analysis), kind=WITNESS_KIND, witness_form=form,
                 witness_steps=analysis.witness_length)
     stream.write(json.dumps(head)[:-1] + ', "witness": [')
     if form == "full":

@@ -108,12 +108,12 @@ class TraceError(Exception):
     """A trace that is not a legal run of the model, or does not show its violation."""
 
 
-def load_trace(path: str) -> dict:
-    """Read a trace JSON and check its shape; any fault is a LayoutError naming the file
-    (and the line, or the key) for exit 2."""
+def load_json(path: str):
+    """A JSON file's value; unreadable or unparsable input is a LayoutError naming the
+    file (and the line) for exit 2."""
     text = read_text(path, path)  # a regular file only: a FIFO cannot hang us
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise LayoutError(path, err.lineno, f"not a JSON trace: {err.msg} (column {err.colno})") from None
     except RecursionError:
@@ -121,6 +121,13 @@ def load_trace(path: str) -> dict:
     except ValueError as err:  # an integer of thousands of digits (int_max_str_digits)
         what = "an integer with too many digits" if "digits" in str(err) else str(err)[:80]
         raise LayoutError(path, None, f"not a JSON trace: {what}") from None
+
+
+def load_trace(path: str, data=None) -> dict:
+    """Read a trace JSON (or take its parsed `data`) and check its shape; any fault is a
+    LayoutError naming the file (and the line, or the key) for exit 2."""
+    if data is None:
+        data = load_json(path)
     try:
         check_trace(data, TRACE_KIND, PROTOCOL_WALKS, MUTANTS, BY_NAME)
     except ShapeError as err:

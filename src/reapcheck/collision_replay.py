@@ -1,0 +1,69 @@
+"""`reapcheck replay` of a `collisions --json` output: its witness, full or compact, is
+executed against the model rebuilt from the layout file it names.
+
+Every entry must be legal (steps by the model's guard and update, runs by the closed
+forms of engines/witness.py, whose step-by-step equivalence the tests check), the run
+must end with both walkers done, and the collisions recounted per entry and in total
+must equal what the file says. This checks that the witness reaches the claimed
+number; that no schedule does better is the engine's claim (tests/oracle.py checks it
+by brute force on small layouts).
+"""
+from __future__ import annotations
+
+from .collisions import WITNESS_KIND as KIND  # noqa: F401  (the "kind" of collisions --json)
+from .engines import witness
+from .engines.schedule import IllegalStep
+from .model.layout import LayoutError
+from .model.walk_product import WalkProduct
+from .model.walks import GRANULARITIES, ORDERS, WalkConfig
+
+
+class WitnessMismatch(Exception):
+    """A witness that is illegal, or does not reach what its file claims (exit 1)."""
+
+
+def _field(data, key, kind, source, choices=None):
+    value = data.get(key)
+    if type(value) is not kind or (choices is not None and value not in choices):
+        want = f"one of {', '.join(map(str, choices))}" if choices else kind.__name__
+        raise LayoutError(source, None, f"malformed witness file: {key}: want {want}")
+    return value
+
+
+def replay_collisions(data: dict, source: str, load_layout) -> str:
+    """A one-line verdict, or WitnessMismatch (exit 1) / LayoutError (exit 2)."""
+    layout = load_layout(_field(data, "layout", str, source))
+    config = WalkConfig(_field(data, "order", str, source, ORDERS),
+                        _field(data, "granularity", str, source, GRANULARITIES),
+                        _field(data, "pmd_shift", int, source, range(12, 64)),
+                        _field(data, "exit_order", str, source, ORDERS))
+    claimed = _field(data, "max_collisions", int, source)
+    model = WalkProduct.build(layout, config)
+    if data.get("vmas") != len(layout):
+        raise WitnessMismatch(f"the layout {layout.path} has {len(layout)} VMAs, the witness "
+                              f"file says {data.get('vmas')}")
+    printed = data.get("witness")
+    try:
+        entries = witness.entries_from_json(model, printed)
+    except ValueError as err:
+        raise LayoutError(source, None, f"malformed witness file: {err}") from None
+    try:
+        checked = list(witness.check(model, entries))
+    except IllegalStep as err:
+        raise WitnessMismatch(str(err)) from None
+    at = 0
+    for number, ((_, steps, hits), shown) in enumerate(zip(checked, printed), start=1):
+        found = sum(n for _, _, n in hits)
+        says = shown.get("collisions", shown.get("collision"))
+        if "steps" in shown and shown["steps"] != steps or says is not None and says != found:
+            raise WitnessMismatch(f"witness entry {number} (step {at + 1}): {steps} steps with "
+                                  f"{found} collisions, the file says {shown.get('steps', 1)} "
+                                  f"with {says}")
+        at += steps
+    total = witness.count(checked)
+    if total != claimed or data.get("witness_steps", at) != at:
+        raise WitnessMismatch(f"the witness has {total} collisions in {at} steps, the file "
+                              f"says {claimed} in {data.get('witness_steps')}")
+    form = data.get("witness_form", "full")
+    return (f"reproduced: the {form} witness ({len(entries)} entries) reaches {total} "
+            f"collisions in {at} legal steps")
