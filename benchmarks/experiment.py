@@ -1,0 +1,59 @@
+"""Wall time and peak memory of `reapcheck experiment` on the default layout (10 runs per
+walkers mode, both modes), as a kernel developer would run it. Needs root, tracefs and
+process_mrelease(); prints one line per case.
+
+    python benchmarks/experiment.py [--runs N] [--layout LAYOUT] [--record FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def measure(argv: list[str]) -> tuple[float, float, dict]:
+    """(wall seconds, peak RSS of the command and its children in MiB, its JSON)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    if done.returncode not in (0, 1):
+        sys.exit(f"{' '.join(argv)}: exit {done.returncode}: {done.stderr.strip()}")
+    return wall, peak, json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--layout", default=None, help="default: the command's own default")
+    parser.add_argument("--record", help="also write the lines to FILE")
+    args = parser.parse_args()
+    lines = [f"# reapcheck experiment benchmark: {platform.node()}, Linux {platform.release()}, "
+             f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for walkers in ("both", "opposite", "same"):
+            argv = ["reapcheck", "experiment", "--runs", str(args.runs), "--walkers", walkers,
+                    "--json", "--out", os.path.join(tmp, f"{walkers}.json")]
+            if args.layout:
+                argv.insert(2, args.layout)
+            wall, peak, record = measure(argv)
+            raced = sum(r["raced"] for r in record["runs"])
+            lines.append(f"{record['layout']} walkers={walkers} runs={args.runs}: "
+                         f"{wall:.1f} s wall, peak RSS {peak:.0f} MiB, "
+                         f"{raced} raced of {len(record['runs'])} attempts, "
+                         f"verdict {record['verdict']}")
+            print(lines[-1], flush=True)
+    if args.record:
+        with open(args.record, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
