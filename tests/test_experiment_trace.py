@@ -130,3 +130,16 @@ def test_recorded_experiment_reclassifies_without_root(tmp_path):
     run["model"]["ptl"] = data["model"]["ptl"] = 5
     command.save(Experiment(data, [(header, text)]), str(out))
     assert command.reclassify(str(out))["verdict"] == "conforms"
+
+
+def test_lost_events_make_a_run_incomplete_unless_already_a_violation():
+    from reapcheck.experiment.run import verdict_of
+    run = analyse_run({"actors": {"15245": "exit_mmap", "15193": "reaper"}},
+                      (DATA / "opposite-crossing.trace").read_text())
+    run["raced"] = True
+    assert verdict_of(run, {"ptl": 5}) == "conforms"
+    assert verdict_of(run, {"ptl": 4}) == "violation"
+    run["lost_events"] = 3
+    assert verdict_of(run, {"ptl": 5}) == "incomplete"  # 5 is only a lower bound now
+    assert verdict_of(run, {"ptl": 4}) == "violation"   # a lower bound above it still is
+    assert verdict_of({**run, "raced": False}, {"ptl": 5}) == "no_race"

@@ -114,7 +114,7 @@ def reclassify(path: str) -> dict:
 
 def command(args, load_layout) -> int:
     """Exit 0: conforms (or timings only); 1: fidelity violation; 2: bad input or a kernel
-    without what is needed; 3: no run raced."""
+    without what is needed; 3: no run raced, or the trace lost events."""
     if args.out:  # before the minutes of work
         outputs.check_file(args.out)
         outputs.check_file(str(_twin(args.out)))
@@ -139,7 +139,8 @@ def command(args, load_layout) -> int:
         print(json.dumps(record, indent=1))
     else:
         print(render(record))
-    return {"conforms": 0, "untraced": 0, "violation": 1, "no_race": 3}[record["verdict"]]
+    return {"conforms": 0, "untraced": 0, "violation": 1, "no_race": 3,
+            "incomplete": 3}[record["verdict"]]
 
 
 def _progress():

@@ -92,4 +92,6 @@ def _verdict_line(record: dict) -> str:
         "no_race": "verdict: no race: every process_mrelease() came after exit_mm() "
                    "(ESRCH); nothing to compare",
         "untraced": "verdict: untraced (--no-trace): timings only, no conformance check",
+        "incomplete": "verdict: incomplete: the trace buffer lost events in a run, so its "
+                      "counts are lower bounds (no violation among them)",
     }[record["verdict"]]

@@ -181,13 +181,16 @@ def analyse_run(header: dict, text: str, path: str = "<trace>") -> dict:
 
 def verdict_of(run: dict, bound: dict) -> str:
     """`conforms`, `violation` (PTE contentions above the model's ptl worst case),
-    `no_race` (every release came too late) or `untraced`."""
+    `incomplete` (the ring buffer lost events, so the counts are lower bounds: only a
+    violation can still be told), `no_race` (every release came too late) or `untraced`."""
     if not run["raced"]:
         return "no_race"
     if "contentions" not in run:
         return "untraced"
     pte = sum(cell["count"] for cell in run["contentions"]["pte"].values())
-    return "violation" if pte > bound["ptl"] else "conforms"
+    if pte > bound["ptl"]:
+        return "violation"
+    return "incomplete" if run["lost_events"] else "conforms"
 
 
 def _one_run(plan, walkers: str, options: Options, root, cache: dict, pmd_shift: int):
@@ -313,6 +316,7 @@ def build_record(layout_name: str, recreation: dict, options: Options, runs: lis
     verdicts = [r["verdict"] for r in runs]
     verdict = ("violation" if "violation" in verdicts else
                "no_race" if all(v == "no_race" for v in verdicts) else
+               "incomplete" if "incomplete" in verdicts else
                "conforms" if "conforms" in verdicts else "untraced")
     return {
         "version": SCHEMA_VERSION,
