@@ -193,9 +193,10 @@ def verdict_of(run: dict, bound: dict) -> str:
     return "incomplete" if run["lost_events"] else "conforms"
 
 
-def _one_run(plan, walkers: str, options: Options, root, cache: dict, pmd_shift: int):
+def _one_run(plan, walkers: str, options: Options, root, cache: dict, pmd_shift: int,
+             seen: dict):
     cpus = race_mod.Cpus.choose(os.sched_getaffinity(0))
-    with Victim(plan, cpus.victim, options.victim_threads) as victim:
+    with Victim(plan, cpus.victim, options.victim_threads, seen) as victim:
         bound = model_bound(victim.layout, walkers, pmd_shift, cache)
         pidfd = os.pidfd_open(victim.pid)
         header: dict = {}
@@ -277,7 +278,8 @@ def run_experiment(layout: Layout, options: Options, progress=None) -> Experimen
                 stack.callback(unmount, root)
             check_events(root)
             before = fingerprint(root)
-        cache: dict = {}
+        cache: dict = {}  # model answers per layout and walk
+        seen: dict = {}  # read-back layouts per smaps signature
         per_walkers = {}
         runs = []
         for walkers in options.walkers:
@@ -285,7 +287,8 @@ def run_experiment(layout: Layout, options: Options, progress=None) -> Experimen
             for attempt in range(options.runs * MAX_ATTEMPTS_PER_RUN):
                 if done == options.runs:
                     break
-                run, bound, text = _one_run(plan, walkers, options, root, cache, pmd_shift)
+                run, bound, text = _one_run(plan, walkers, options, root, cache, pmd_shift,
+                                            seen)
                 run["run"] = len(runs) + 1
                 runs.append(run)
                 per_walkers[walkers] = bound

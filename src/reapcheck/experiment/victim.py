@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,6 +46,15 @@ def _occupied(maps_text: str) -> tuple[list[tuple[int, int]], int]:
     return spans, spans[-1][1]
 
 
+_LAYOUT_LINES = re.compile(r"^(?:[0-9a-f]+-[0-9a-f]+ .*|VmFlags:.*)$", re.M)
+
+
+def layout_signature(smaps_text: str) -> str:
+    """What of an smaps text the model reads: the VMA lines and their VmFlags (counters
+    such as Rss may change from run to run without changing the layout)."""
+    return "\n".join(_LAYOUT_LINES.findall(smaps_text))
+
+
 class Victim:
     """`with Victim(plan) as v:` a child that has mapped the plan; killed and reaped on exit.
 
@@ -53,11 +63,13 @@ class Victim:
     After entry: `v.pid`, `v.tids` (every thread), `v.offset` (bytes added to every source address, a multiple of
     1 GiB), `v.layout` (its /proc/PID/smaps read back, the layout the model runs on) and
     `v.recreated` (indices into v.layout of the plan's VMAs, in plan order).
-    Raises PlanError when no place fits, VictimError when mapping fails.
+    Raises PlanError when no place fits, VictimError when mapping fails. `seen` maps
+    layout_signature() to layouts already parsed and checked (shared between runs).
     """
 
-    def __init__(self, plan: Plan, cpu: int, threads: int = 0):
+    def __init__(self, plan: Plan, cpu: int, threads: int = 0, seen: dict | None = None):
         self.plan, self.cpu, self.threads = plan, cpu, threads
+        self.seen = {} if seen is None else seen
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Victim":
@@ -86,8 +98,11 @@ class Victim:
             raise VictimError(self._failure(reply))
         self.tids = sorted(int(t) for t in os.listdir(f"/proc/{self.pid}/task"))
         self.smaps_text = Path(f"/proc/{self.pid}/smaps").read_text()
-        self.layout = parse_text(self.smaps_text, "victim smaps")
-        self.recreated = self._find_recreated(self.layout)
+        key = layout_signature(self.smaps_text)
+        if key not in self.seen:  # runs repeat the same layout: parse and check it once
+            layout = parse_text(self.smaps_text, "victim smaps")
+            self.seen[key] = (layout, self._find_recreated(layout))
+        self.layout, self.recreated = self.seen[key]
 
     def _expect(self, word: str) -> None:
         line = self.proc.stdout.readline().strip()
