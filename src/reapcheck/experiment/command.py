@@ -30,7 +30,8 @@ def add_parser(sub, positive, byte_size) -> None:
                    help="maps/smaps file, bundled/NAME, or synthetic:N[:SIZE[:GAP]] "
                         f"(N private anonymous VMAs; default {DEFAULT_LAYOUT}: one page each, "
                         "no gaps)")
-    p.add_argument("--runs", type=positive, default=10, help="raced runs per walkers mode")
+    p.add_argument("--runs", type=positive, default=5,
+                   help="raced runs per walkers mode (default 5; each is tried up to 3 times)")
     p.add_argument("--walkers", choices=("opposite", "same", "both"), default="both",
                    help="opposite: one process_mrelease() (descending) against exit_mmap "
                         "(ascending); same: two process_mrelease() threads; both (default)")

@@ -47,7 +47,7 @@ class Options:
     """One experiment: walkers modes, runs per mode, resident rule and memory cap (bytes)."""
 
     walkers: tuple[str, ...] = ("opposite", "same")
-    runs: int = 10
+    runs: int = 5
     resident: str = "all"
     max_resident: int | None = None  # default: a quarter of MemAvailable
     trace: bool = True
