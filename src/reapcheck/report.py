@@ -65,8 +65,9 @@ LIMITS = [
     "Other mm users: only exit_mmap, the OOM reaper, process_mrelease() and an "
     "optional stuck writer touch the mm; page faults, khugepaged and mmu notifiers' "
     "own work are outside the model. The mmu-notifier failure is a free choice.",
-    "The gate VMA: [vsyscall] lines are read as VMAs (the contract reads every line), "
-    "though the kernel's gate area is not in the maple tree.",
+    "The gate VMA: [vsyscall] lines (x86-64's gate area, not in the maple tree) are left "
+    "out of the layout by name (MODEL.md 1). On 32-bit ARM kernels the gate area is "
+    "[vectors], which stays a VMA here (for compat tasks on arm64 it is a real VMA).",
 ]
 
 
