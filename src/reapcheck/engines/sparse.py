@@ -17,7 +17,6 @@ reaper item of its key, never a x b. Time O((m + n) log n), memory O(m + n).
 """
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import defaultdict
 from itertools import groupby
 
@@ -98,32 +97,6 @@ def longest_matched_chain(exit_keys, reaper_keys, progress=None) -> list[tuple[i
     return chain
 
 
-class _Fenwick:
-    """Prefix maximum over sorted coordinates, each slot remembering the node that set it."""
-
-    def __init__(self, coords):
-        self.coords = coords
-        self.val = [0] * (len(coords) + 1)
-        self.node = [-1] * (len(coords) + 1)
-
-    def query(self, coord: int) -> tuple[int, int]:
-        """Best (value, node) at coordinates <= coord (value 0, node -1 if none)."""
-        i, best, node = bisect_right(self.coords, coord), 0, -1
-        val, nodes = self.val, self.node
-        while i:
-            if val[i] > best:
-                best, node = val[i], nodes[i]
-            i &= i - 1
-        return best, node
-
-    def update(self, coord: int, value: int, node: int) -> None:
-        i, n = bisect_right(self.coords, coord), len(self.coords)
-        val, nodes = self.val, self.node
-        while i <= n and val[i] < value:  # parents cover children: stop at the first >=
-            val[i], nodes[i] = value, node
-            i += i & -i
-
-
 def ascending_chain(exit_walk: Walk, reaper_walk: Walk, progress=None):
     """Longest matched chain when exit_mmap's keys never decrease (its kernel order).
 
@@ -153,21 +126,37 @@ def ascending_chain(exit_walk: Walk, reaper_walk: Walk, progress=None):
     coords = sorted({c for cols in end_cols.values() for c in cols}
                     | {c for _, _, c, _ in diagonals}
                     | {c + size - 1 for _, _, c, size in diagonals})
-    tree = _Fenwick(coords)
+    # Fenwick tree over the coordinates (prefix maximum of chain length, and the node
+    # that set it), inlined: this loop is the engine's whole cost. Every query and
+    # update is at a coordinate, so its slot is a dict lookup, not a bisection.
+    slot = {c: i for i, c in enumerate(coords, start=1)}
+    size_n = len(coords)
+    fen_val, fen_node = [0] * (size_n + 1), [-1] * (size_n + 1)
     nodes = []  # (k, l, length, diagonal, back)
     for number, (key, row, col, size) in enumerate(events):
         if progress is not None and number % 4096 == 0:
             progress(number, len(events))
         if row >= 0:  # a VMA's interior: one diagonal
-            best, back = tree.query(col)
+            i, best, back = slot[col], 0, -1
+            while i:
+                if fen_val[i] > best:
+                    best, back = fen_val[i], fen_node[i]
+                i &= i - 1
             nodes.append((row, col, size, True, back))
-            tree.update(col + size - 1, best + size, len(nodes) - 1)
+            i, value, node = slot[col + size - 1], best + size, len(nodes) - 1
+            while i <= size_n and fen_val[i] < value:  # parents cover children
+                fen_val[i], fen_node[i] = value, node
+                i += i & -i
             continue
-        rows = sorted(exit_rows[key])
+        rows = exit_rows[key]  # ascending by construction, as are the columns
         fresh = []
         prev_val, prev_node = -1, -1
-        for c in sorted(end_cols[key]):
-            best, back = tree.query(c)
+        for c in end_cols[key]:
+            i, best, back = slot[c], 0, -1
+            while i:
+                if fen_val[i] > best:
+                    best, back = fen_val[i], fen_node[i]
+                i &= i - 1
             if prev_node >= 0 and prev_val + 1 > best + len(rows):
                 value = prev_val + 1  # continue along the run's last row
                 nodes.append((rows[-1], c, 1, False, prev_node))
@@ -177,8 +166,15 @@ def ascending_chain(exit_walk: Walk, reaper_walk: Walk, progress=None):
             prev_val, prev_node = value, len(nodes) - 1
             fresh.append((c, value, prev_node))
         for c, value, node in fresh:  # after all queries: a run never chains onto itself
-            tree.update(c, value, node)
-    _, node = tree.query(coords[-1] if coords else 0)
+            i = slot[c]
+            while i <= size_n and fen_val[i] < value:
+                fen_val[i], fen_node[i] = value, node
+                i += i & -i
+    best, node, i = 0, -1, size_n
+    while i:
+        if fen_val[i] > best:
+            best, node = fen_val[i], fen_node[i]
+        i &= i - 1
     pieces = []
     while node >= 0:
         k, l, length, diagonal, node = nodes[node]

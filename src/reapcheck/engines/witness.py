@@ -123,16 +123,21 @@ def checked_stair(model: WalkProduct, stair):
         if kind != DIAGONAL:
             who = kind
             y = key(1 - who)  # the other stays put for the whole run
-            while count:
-                s = seg[who]
-                off = pos[who] - offsets[who][s]
-                take = min(count, sizes[who][s] - off)
-                p = firsts[who][s] + off
+            run_vmas, run_firsts, run_offsets, run_sizes = (
+                vmas[who], firsts[who], offsets[who], sizes[who])
+            s, i = seg[who], pos[who]
+            while count:  # one run per VMA (advance() inlined: the hot loop)
+                off = i - run_offsets[s]
+                take = min(count, run_sizes[s] - off)
+                p = run_firsts[s] + off
                 q = p + take - 1
-                yield (("run", who, vmas[who][s], p, q), 2 * take,
+                yield (("run", who, run_vmas[s], p, q), 2 * take,
                        [(2 * (y - p), 0, 1)] if y is not None and p <= y <= q else NO_HITS)
-                advance(who, take)
+                i += take
                 count -= take
+                if off + take == run_sizes[s]:
+                    s += 1
+            seg[who], pos[who] = s, i
             continue
         while count:
             se, sr = seg
