@@ -345,3 +345,30 @@ def test_non_utf8_name_through_the_process(tmp_path):
                           capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["max_collisions"] == 1  # one private VMA
+
+
+# --- section 5: what the collisions command imports -------------------------------------------
+
+def test_collisions_with_the_default_engine_imports_neither_z3_nor_networkx(tmp_path):
+    path = tmp_path / "one.maps"
+    path.write_text("1000-2000 rw-p 00000000 00:00 0\n")
+    code = ("import sys; from reapcheck.cli import main; "
+            f"status = main(['collisions', {str(path)!r}, '--order', 'reverse', "
+            "'--granularity', 'ptl']); "
+            "print(status, sorted(m for m in ('z3', 'networkx') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.splitlines()[-1] == "0 []", proc.stderr
+    assert '"engine": "sparse"' not in proc.stdout  # text output, not JSON
+
+
+def test_engine_auto_is_sparse(tmp_path, capsys):
+    path = tmp_path / "one.maps"
+    path.write_text("1000-2000 rw-p 00000000 00:00 0\n")
+    code, out, _ = run(capsys, "collisions", path, "--order", "forward", "--granularity",
+                       "vma", "--json")
+    assert code == 0 and json.loads(out)["engine"] == "sparse"
+    code, out, _ = run(capsys, "collisions", path, "--order", "forward", "--granularity",
+                       "vma", "--json", "--engine", "graph")
+    # one VMA, forward, vma: 1 collision; schedules of 2 + 2 steps: C(4, 2) = 6
+    assert code == 0 and (json.loads(out)["max_collisions"], json.loads(out)["schedules"]) == (1, 6)
