@@ -372,3 +372,12 @@ def test_engine_auto_is_sparse(tmp_path, capsys):
                        "vma", "--json", "--engine", "graph")
     # one VMA, forward, vma: 1 collision; schedules of 2 + 2 steps: C(4, 2) = 6
     assert code == 0 and (json.loads(out)["max_collisions"], json.loads(out)["schedules"]) == (1, 6)
+
+
+def test_graph_engine_refuses_a_huge_product(tmp_path, capsys):
+    path = tmp_path / "big.maps"
+    # one 1 GiB VMA: 512 page tables per walker at shift 21, (2*512+1)**2 - 512 states,
+    # about 1.05 million, past the graph engine's 200,000
+    path.write_text("40000000-80000000 rw-p 00000000 00:00 0\n")
+    check_bad(run(capsys, "collisions", path, "--order", "reverse", "--granularity", "ptl",
+                  "--engine", "graph"), str(path), "--engine sparse")

@@ -9,11 +9,12 @@ from functools import cached_property
 from .engines import sparse, witness
 from .engines.result import CollisionResult
 from .engines.schedule import replay, replay_steps
-from .model.layout import Layout
+from .model.layout import Layout, LayoutError
 from .model.walk_product import WalkProduct
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 
 ENGINES = ("auto", "graph", "sparse")
+GRAPH_STATE_LIMIT = 200_000  # --engine graph refuses larger products (about 8 s, 0.5 GiB)
 REPLAY_LIMIT = 100_000  # witness steps checked by a full replay before the answer is given
 FULL_WITNESS_LIMIT = 100_000  # --witness auto: every step up to this many, else runs
 WITNESS_FORMS = ("auto", "full", "compact")
@@ -84,6 +85,10 @@ def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
     if engine == "auto":  # the sparse engine is faster at every size measured, 1 VMA up
         engine = "sparse"  # (README); the graph only adds the schedule count
     if engine == "graph":
+        states, _ = sparse.state_space_size(model)
+        if states > GRAPH_STATE_LIMIT:
+            raise LayoutError(layout.path, None, f"--engine graph would build {states:,} "
+                              f"states (at most {GRAPH_STATE_LIMIT:,}); use --engine sparse")
         from .engines import graph  # networkx: imported only when asked for
 
         result = graph.explore(model)
