@@ -8,6 +8,10 @@ import gzip
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +132,47 @@ def test_resident_cap_refuses_before_any_victim(capsys):
     err = capsys.readouterr().err
     assert "100 MiB resident, above the limit of 10 MiB" in err
     assert _children() == []
+
+
+def _scripts_alive() -> list[int]:
+    """Victims and second releasers anywhere on the machine (they may be reparented)."""
+    alive = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes()
+        except OSError:
+            continue
+        if b"victim_script.py" in text or b"releaser_script.py" in text:
+            alive.append(int(cmdline.parent.name))
+    return alive
+
+
+@pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_experiment_cleans_up(signum):
+    """Ctrl-C or SIGTERM in the middle of a traced run: no victim, no instance left."""
+    root, mounted = find_tracefs()
+    before = fingerprint(root)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from reapcheck.cli import main; sys.exit(main())",
+         "experiment", "synthetic:20000:4k:0", "--runs", "50"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        instance = root / "instances" / f"reapcheck-{proc.pid}"
+        deadline = time.monotonic() + 60
+        while not instance.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        assert instance.exists(), "the experiment never started a traced run"
+        proc.send_signal(signum)
+        assert proc.wait(timeout=60) == 130
+        assert "interrupted" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        after = fingerprint(root)
+        if mounted:
+            unmount(root)
+    assert after == before
+    assert _scripts_alive() == []

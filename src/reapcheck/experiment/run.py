@@ -23,7 +23,7 @@ from . import race as race_mod
 from .plan import PlanError, make_plan
 from .trace_parse import ACTORS, LOCK_CLASSES, mmap_lock_waits, parse_trace, tally
 from .tracefs import (Instance, KernelSupportError, check_events, find_tracefs, fingerprint,
-                      unmount)
+                      signals_deferred, unmount)
 from .victim import Victim
 
 SCHEMA_VERSION = 1
@@ -202,6 +202,8 @@ def _one_run(plan, walkers: str, options: Options, root, cache: dict, pmd_shift:
         header: dict = {}
         with ExitStack() as stack:
             trace = stack.enter_context(Instance(root)) if options.trace else None
+            if trace:
+                trace.create()
 
             def before_kill(tids):
                 header["actors"] = {**{str(t): "exit_mmap" for t in victim.tids},
@@ -273,9 +275,10 @@ def run_experiment(layout: Layout, options: Options, progress=None) -> Experimen
         stack.enter_context(exclusive_lock())
         root = None
         if options.trace:
-            root, mounted = find_tracefs()
-            if mounted:
-                stack.callback(unmount, root)
+            with signals_deferred():  # a mount made is a mount undone
+                root, mounted = find_tracefs()
+                if mounted:
+                    stack.callback(unmount, root)
             check_events(root)
             before = fingerprint(root)
         cache: dict = {}  # model answers per layout and walk

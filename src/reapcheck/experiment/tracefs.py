@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 TRACEFS_MOUNTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
@@ -67,29 +69,43 @@ def fingerprint(root: Path) -> dict[str, str]:
     return state
 
 
+@contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM wait (blocked, then delivered) until the block is done."""
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class Instance:
-    """`with Instance(root) as trace:` a fresh instance, removed on exit whatever happens."""
+    """`with Instance(root) as trace: trace.create(); ...`: the instance is removed on exit
+    whatever happens, also when an interrupt comes in the middle of create()."""
 
     def __init__(self, root: Path, buffer_kb: int = BUFFER_KB):
         self.path = root / "instances" / f"reapcheck-{os.getpid()}"
         self.buffer_kb = buffer_kb
 
     def __enter__(self) -> "Instance":
-        if self.path.exists():  # left by a run of ours killed with SIGKILL
-            self.path.rmdir()
-        self.path.mkdir()
-        try:
-            self._write("buffer_size_kb", str(self.buffer_kb))
-        except BaseException:
-            self.path.rmdir()
-            raise
-        return self
+        return self  # nothing made yet: an interrupt from here on reaches __exit__
+
+    def create(self) -> None:
+        """Make the instance (a stale one of ours, left by SIGKILL, is replaced)."""
+        with signals_deferred():
+            if self.path.exists():
+                self.path.rmdir()
+            self.path.mkdir()
+        self._write("buffer_size_kb", str(self.buffer_kb))
 
     def __exit__(self, *exc) -> None:
-        try:
-            self._write("tracing_on", "0")
-        finally:
-            self.path.rmdir()
+        with signals_deferred():  # a removal begun is finished
+            if self.path.exists():
+                try:
+                    self._write("tracing_on", "0")
+                finally:
+                    self.path.rmdir()
 
     def _write(self, name: str, text: str) -> None:
         with open(self.path / name, "w") as f:
