@@ -114,7 +114,7 @@ def summary_json(analysis: Analysis) -> dict:
     return {
         "layout": analysis.layout.path,
         "vmas": len(analysis.layout),
-        "reapable": len(analysis.layout.reapable),
+        "reapable": len(analysis.model.items[1].vmas),  # the reaper walks exactly those
         "order": cfg.order,
         "exit_order": cfg.exit_order,
         "granularity": cfg.granularity,

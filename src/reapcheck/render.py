@@ -20,7 +20,8 @@ def collision_summary(analysis: Analysis) -> str:
     gran = f"ptl (PMD shift {cfg.pmd_shift})" if cfg.granularity == "ptl" else "vma"
     schedules = "" if res.schedules is None else f", {res.schedules} schedules"
     lines = [
-        f"layout:      {layout.path}: {len(layout)} VMAs, {len(layout.reapable)} reapable",
+        f"layout:      {layout.path}: {len(layout)} VMAs, "
+        f"{len(analysis.model.items[1].vmas)} reapable",
         f"walks:       exit_mmap {cfg.exit_order}, reaper {cfg.order}; granularity {gran}",
         f"items:       exit_mmap {len(analysis.model.items[0])}, "
         f"reaper {len(analysis.model.items[1])}",

@@ -493,7 +493,7 @@ def entries_from_json(model: WalkProduct, data) -> list:
     actors = {a.actor: i for i, a in enumerate(model.actions[::2])}
     verbs = {a.verb: i % 2 for i, a in enumerate(model.actions)}
     walks = model.items
-    out = []
+    out, index_of = [], [None, None]
     for number, item in enumerate(data, start=1):
         where = f"witness entry {number}"
         if not isinstance(item, dict):
@@ -513,8 +513,10 @@ def entries_from_json(model: WalkProduct, data) -> list:
                 out.append(("run", who, _int(vma, where, "vma"), *_pair(item.get("ptl"), where)))
             elif item["actions"] == ["leave", "enter"]:
                 first, last = _pair(vma, where, "vma")
-                walk = walks[who]
-                index = {v: t for t, v in enumerate(walk.vmas)} if not model.exclusive else {}
+                if index_of[who] is None:  # VMA -> item index, built once per walk
+                    index_of[who] = ({} if model.exclusive else
+                                     {v: t for t, v in enumerate(walks[who].vmas)})
+                index = index_of[who]
                 if first not in index or last not in index:
                     raise ValueError(f"{where}: VMAs {first}..{last} are not in the "
                                      f"{item['actor']} walk at granularity vma")
