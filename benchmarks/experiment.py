@@ -1,8 +1,9 @@
 """Wall time and peak memory of `reapcheck experiment` on the default layout (10 runs per
-walkers mode, both modes), as a kernel developer would run it. Needs root, tracefs and
-process_mrelease(); prints one line per case.
+walkers mode, both modes, as a kernel developer would run it). Needs root, tracefs and
+process_mrelease(); prints one line per walkers case (default: both).
 
-    python benchmarks/experiment.py [--runs N] [--layout LAYOUT] [--record FILE]
+    python benchmarks/experiment.py [--runs N] [--layout L] [--walkers both,opposite,same]
+                                    [--record FILE]
 """
 from __future__ import annotations
 
@@ -33,12 +34,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--layout", default=None, help="default: the command's own default")
+    parser.add_argument("--walkers", default="both", help="comma-separated cases")
     parser.add_argument("--record", help="also write the lines to FILE")
     args = parser.parse_args()
     lines = [f"# reapcheck experiment benchmark: {platform.node()}, Linux {platform.release()}, "
              f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}"]
     with tempfile.TemporaryDirectory() as tmp:
-        for walkers in ("both", "opposite", "same"):
+        for walkers in args.walkers.split(","):
             argv = ["reapcheck", "experiment", "--runs", str(args.runs), "--walkers", walkers,
                     "--json", "--out", os.path.join(tmp, f"{walkers}.json")]
             if args.layout:
