@@ -245,8 +245,8 @@ def _measured_here(kernel: dict) -> list[str]:
         "on another machine and a synthetic layout, with the same-direction case played "
         "by two reapers, not by the pre-patch kernel.",
         f"Every run stayed within the model's worst case (PTE-lock contentions at most "
-        f"{max(opp['pte'])} against {opp['model_ptl']:,} opposite, at most "
-        f"{max(same['pte'])} against {same['model_ptl']:,} same): the worst case is a "
+        f"{max(opp['pte']):,} against {opp['model_ptl']:,} opposite, at most "
+        f"{max(same['pte']):,} against {same['model_ptl']:,} same): the worst case is a "
         "sound bound and, for typical schedules, a loose one.",
         "What remains with opposite walks is outside the collision model: the lruvec lock "
         f"while both free folios (median {opp['lruvec_median']:g} contentions per run) and "
