@@ -18,16 +18,19 @@ import tempfile
 import time
 
 
-def measure(argv: list[str]) -> tuple[float, float, dict]:
-    """(wall seconds, peak RSS of the command and its children in MiB, its JSON)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def measure(argv: list[str]) -> tuple[float, float, float, dict]:
+    """(wall seconds, CPU seconds and peak RSS (MiB) of the command and its children,
+    its JSON)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    peak = after.ru_maxrss / 1024
     if done.returncode not in (0, 1):
         sys.exit(f"{' '.join(argv)}: exit {done.returncode}: {done.stderr.strip()}")
-    return wall, peak, json.loads(done.stdout)
+    return wall, cpu, peak, json.loads(done.stdout)
 
 
 def main() -> None:
@@ -45,10 +48,12 @@ def main() -> None:
                     "--json", "--out", os.path.join(tmp, f"{walkers}.json")]
             if args.layout:
                 argv.insert(2, args.layout)
-            wall, peak, record = measure(argv)
+            load = os.getloadavg()[0]
+            wall, cpu, peak, record = measure(argv)
             raced = sum(r["raced"] for r in record["runs"])
             lines.append(f"{record['layout']} walkers={walkers} runs={args.runs}: "
-                         f"{wall:.1f} s wall, peak RSS {peak:.0f} MiB, "
+                         f"{wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak:.0f} MiB, "
+                         f"load average before {load:.2f}, "
                          f"{raced} raced of {len(record['runs'])} attempts, "
                          f"verdict {record['verdict']}")
             print(lines[-1], flush=True)
