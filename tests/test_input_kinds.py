@@ -381,3 +381,16 @@ def test_graph_engine_refuses_a_huge_product(tmp_path, capsys):
     path.write_text("40000000-80000000 rw-p 00000000 00:00 0\n")
     check_bad(run(capsys, "collisions", path, "--order", "reverse", "--granularity", "ptl",
                   "--engine", "graph"), str(path), "--engine sparse")
+
+
+def test_parsed_vmas_equal_vmas_built_directly():
+    """The parser's fast Vma constructor makes the same frozen, hashable dataclass."""
+    from reapcheck.model.layout import Vma
+
+    text = smaps_vma(0x1000, 0x3000, page_kb=4, rss_kb=8, name="/lib/x.so")
+    parsed = parse_text(text, "e.smaps").vmas[0]
+    built = Vma(0x1000, 0x3000, "rw-p", frozenset({"rd", "wr", "mr", "mw", "me", "ac"}),
+                "/lib/x.so", 1, 8192, 4096)
+    assert parsed == built and hash(parsed) == hash(built)
+    with pytest.raises(AttributeError):
+        parsed.start = 0  # still frozen
