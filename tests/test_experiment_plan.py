@@ -5,7 +5,7 @@ import pytest
 
 from reapcheck import bundled
 from reapcheck.experiment.plan import GIB, PlanError, choose_offset, make_plan
-from reapcheck.experiment.run import model_bound, pmd_shift_for
+from reapcheck.experiment.run import model_bound
 from reapcheck.experiment.victim import Victim
 from reapcheck.model.layout import Layout, Vma
 from reapcheck.model.smaps import parse_text
@@ -83,10 +83,6 @@ def test_choose_offset_leaves_the_victim_between_the_layouts_vmas():
     # the victim in the second VMA's GiB [100, 101): one GiB down puts it at [99, 100),
     # still touching the guard GiB [99, 100); two GiB down is free
     assert choose_offset(plan, [(100 * GIB, 100 * GIB + PAGE)], PAGE, 200 * GIB) == 2 * GIB
-
-
-def test_pmd_shift_rule():
-    assert [pmd_shift_for(p) for p in (4096, 16384, 65536)] == [21, 25, 29]
 
 
 def test_model_bound_vma_granularity_by_hand():

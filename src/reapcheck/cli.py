@@ -13,7 +13,7 @@ from pathlib import Path
 from . import bundled, outputs, render
 from .engines.explicit import StopRequest
 from .anonymize import anonymize
-from .experiment import command as experiment_command
+from .experiment.options import add_parser as add_experiment_parser
 from .collisions import (ENGINES, FULL_WITNESS_LIMIT, WITNESS_FORMS, compare_pairs,
                          summary_json, worst_case, write_json)
 from .model.layout import Layout, LayoutError
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="solver budget per claim in seconds (default 120); out of time is unknown")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    experiment_command.add_parser(sub, _positive, experiment_command.byte_size)
+    add_experiment_parser(sub, _positive)
 
     p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
     p.add_argument("--out", default="results", help="output directory (default: results)")
@@ -375,7 +375,9 @@ def cmd_prove(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    return experiment_command.command(args, load_layout)
+    from .experiment.command import command
+
+    return command(args, load_layout)
 
 
 def cmd_report(args) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..collisions import worst_case
 from ..model.layout import Layout
+from ..model.pmd import shift_for_page_size
 from ..model.walks import GRANULARITIES, WalkConfig
 from . import race as race_mod
 from .plan import PlanError, make_plan
@@ -62,12 +63,6 @@ class Experiment:
 
 def kernel_page_size() -> int:
     return os.sysconf("SC_PAGE_SIZE")
-
-
-def pmd_shift_for(page_size: int) -> int:
-    """PTE table span: page_shift + (page_shift - 3) on x86-64 and arm64 (KERNEL.md)."""
-    shift = page_size.bit_length() - 1
-    return shift + shift - 3
 
 
 def mem_available() -> int:
@@ -268,7 +263,7 @@ def run_experiment(layout: Layout, options: Options, progress=None) -> Experimen
     page_size = kernel_page_size()
     plan = make_plan(layout, page_size, options.resident)
     check_limits(plan, options)
-    pmd_shift = pmd_shift_for(page_size)
+    pmd_shift = shift_for_page_size(page_size)
     experiment = Experiment({})
     with ExitStack() as stack:
         stack.enter_context(sigterm_as_interrupt())

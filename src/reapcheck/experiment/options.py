@@ -1,0 +1,49 @@
+"""`reapcheck experiment`'s options: kept apart from the command's work, so that every other
+command starts without importing it."""
+from __future__ import annotations
+
+import argparse
+
+from ..model.synthetic import parse_size
+
+DEFAULT_LAYOUT = "synthetic:60000:4k:0"
+DEFAULT_THREADS = 0
+
+
+def add_parser(sub, positive) -> None:
+    """The `experiment` subparser; `positive` parses a count of at least 1."""
+    p = sub.add_parser("experiment", help="race process_mrelease() against exit_mmap() on "
+                       "this kernel and hold the model's worst case against what it did")
+    p.add_argument("layout", nargs="?", default=DEFAULT_LAYOUT,
+                   help="maps/smaps file, bundled/NAME, or synthetic:N[:SIZE[:GAP]] "
+                        f"(N private anonymous VMAs; default {DEFAULT_LAYOUT}: one page each, "
+                        "no gaps)")
+    p.add_argument("--runs", type=positive, default=5,
+                   help="raced runs per walkers mode (default 5; each is tried up to 3 times)")
+    p.add_argument("--walkers", choices=("opposite", "same", "both"), default="both",
+                   help="opposite: one process_mrelease() (descending) against exit_mmap "
+                        "(ascending); same: two process_mrelease() threads; both (default)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a synthetic layout")
+    p.add_argument("--resident", choices=("all", "none"), default="all",
+                   help="pages to touch in VMAs without an smaps Rss line (default all)")
+    p.add_argument("--max-resident", type=byte_size, metavar="SIZE",
+                   help="refuse layouts with more resident memory (default: MemAvailable/4)")
+    p.add_argument("--victim-threads", type=int, default=DEFAULT_THREADS, metavar="T",
+                   help="threads the victim starts besides its main one (default "
+                        f"{DEFAULT_THREADS}); exit_mmap runs in the last one to exit")
+    p.add_argument("--no-trace", action="store_true", help="timings only, no tracefs")
+    p.add_argument("--from", dest="recorded", metavar="FILE",
+                   help="classify a recorded experiment (FILE written by --out) again; "
+                        "needs no root")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the JSON object to FILE and every run's raw trace to "
+                        "FILE's .trace.gz twin")
+
+
+def byte_size(text: str) -> int:
+    """'512m', '2g' or bytes, for --max-resident."""
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
