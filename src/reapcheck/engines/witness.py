@@ -121,22 +121,27 @@ def checked_stair(model: WalkProduct, stair):
 
     for kind, count in stair:
         if kind != DIAGONAL:
-            who = kind
-            y = key(1 - who)  # the other stays put for the whole run
+            who, other = kind, 1 - kind
+            j = pos[other]  # the other stays put for the whole run; -1: it is done
+            y = (firsts[other][seg[other]] + j - offsets[other][seg[other]]
+                 if j < totals[other] else -1)
             run_vmas, run_firsts, run_offsets, run_sizes = (
                 vmas[who], firsts[who], offsets[who], sizes[who])
             s, i = seg[who], pos[who]
-            while count:  # one run per VMA (advance() inlined: the hot loop)
+            while count:  # one run per VMA (key() and advance() inlined: the hot loop)
                 off = i - run_offsets[s]
-                take = min(count, run_sizes[s] - off)
-                p = run_firsts[s] + off
+                room = run_sizes[s] - off
+                p, vma = run_firsts[s] + off, run_vmas[s]
+                if count < room:
+                    take = count
+                else:  # up to this VMA's last page table: the next run is in the next VMA
+                    take = room
+                    s += 1
                 q = p + take - 1
-                yield (("run", who, run_vmas[s], p, q), 2 * take,
-                       [(2 * (y - p), 0, 1)] if y is not None and p <= y <= q else NO_HITS)
+                yield (("run", who, vma, p, q), 2 * take,
+                       [(2 * (y - p), 0, 1)] if p <= y <= q else NO_HITS)
                 i += take
                 count -= take
-                if off + take == run_sizes[s]:
-                    s += 1
             seg[who], pos[who] = s, i
             continue
         while count:
