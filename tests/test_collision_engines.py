@@ -170,3 +170,16 @@ def test_witness_runs_expand_to_the_replay(seed):
     fast = tuple(witness.expand(model, witness.check(model, witness.compact_entries(model, moves))))
     assert fast == replayed
     assert all(json.loads(s.json_text()) == s.to_json() for s in fast)
+
+
+def test_exit_order_reverse_refuses_more_items_than_fit(tmp_path, capsys):
+    """The per-item algorithm holds every key: over its limit it says so (exit 2) instead
+    of running out of memory. The whole-address-space VMA spans 2**43 - 6 page tables
+    ((0xffffffffff600fff >> 21) - (0x400000 >> 21) + 1), for each of the two walkers."""
+    from reapcheck.cli import main
+    path = tmp_path / "huge.maps"
+    path.write_text("400000-ffffffffff601000 rw-p 00000000 00:00 0\n")
+    assert main(["collisions", str(path), "--order", "reverse", "--granularity", "ptl",
+                 "--exit-order", "reverse"]) == 2
+    err = capsys.readouterr().err
+    assert f"{2 * (2**43 - 6):,} items" in err and err.count("\n") == 1

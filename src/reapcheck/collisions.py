@@ -93,7 +93,10 @@ def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
 
         result = graph.explore(model)
     elif engine == "sparse":
-        result = sparse.explore(model, progress)
+        try:
+            result = sparse.explore(model, progress)
+        except sparse.TooManyItems as err:
+            raise LayoutError(layout.path, None, str(err)) from None
     else:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     analysis = Analysis(layout, model, result)
@@ -115,6 +118,8 @@ def summary_json(analysis: Analysis) -> dict:
         "layout": analysis.layout.path,
         "vmas": len(analysis.layout),
         "reapable": len(analysis.model.items[1].vmas),  # the reaper walks exactly those
+        "reapable_rule": analysis.layout.reapable_rule,  # what counted them (vmflags, ...)
+        "maps_shared_rule": analysis.layout.maps_shared_rule,  # --maps-shared-rule
         "order": cfg.order,
         "exit_order": cfg.exit_order,
         "granularity": cfg.granularity,

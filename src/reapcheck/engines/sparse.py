@@ -272,12 +272,27 @@ def state_space_size(model: WalkProduct) -> tuple[int, int]:
     return states, transitions
 
 
+PER_ITEM_LIMIT = 20_000_000  # items the per-item algorithm may hold (about 1 GiB)
+
+
+class TooManyItems(ValueError):
+    """`--exit-order reverse` on a layout whose items do not fit in memory."""
+
+
 def explore(model: WalkProduct, progress=None) -> CollisionResult:
-    """Worst case and witness for a walk product of any size."""
+    """Worst case and witness for a walk product of any size (exit_mmap forward, the
+    kernel's order); with exit_mmap reverse, of at most PER_ITEM_LIMIT items in all
+    (TooManyItems otherwise: that algorithm holds every item's key)."""
     exit_walk, reaper_walk = model.items
     if model.config.exit_order == "forward":
         pieces = ascending_chain(exit_walk, reaper_walk, progress)
     else:  # exit_mmap's keys go down somewhere: the general per-item algorithm
+        items = len(exit_walk) + len(reaper_walk)
+        if items > PER_ITEM_LIMIT:
+            raise TooManyItems(
+                f"exit_mmap reverse needs every item in memory: {items:,} items (VMA, page "
+                f"table) is over the limit of {PER_ITEM_LIMIT:,}; exit_mmap forward (the "
+                "kernel's order) has no limit")
         chain = longest_matched_chain(exit_walk.key_list(), reaper_walk.key_list(), progress)
         pieces = [(k, l, 1, False) for k, l in chain]
     stair = staircase(pieces, len(exit_walk), len(reaper_walk))
