@@ -1,7 +1,7 @@
 """A process's VMA layout: the input every model in reapcheck walks (MODEL.md section 1)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ULONG_MAX = 2**64 - 1
 ADDRESS_LIMIT = 2**64  # an exclusive vm_end may equal this: the VMA then contains ULONG_MAX
@@ -11,6 +11,15 @@ DEFAULT_PMD_SHIFT = 21  # x86-64 and arm64 with 4 KiB pages: one PTE page table 
 # VmFlags mnemonics (fs/proc/task_mmu.c show_smap_vma_flags) that keep a VMA from the reaper.
 # __oom_reap_task_mm() skips VM_HUGETLB | VM_PFNMAP and reaps only anonymous or private VMAs.
 UNREAPABLE_FLAGS = frozenset({"ht", "pf", "sh"})
+
+# How a VMA without VmFlags (a plain maps line) is judged; its 4th permission character
+# `s` is VM_MAYSHARE, not the VM_SHARED the reaper tests (KERNEL.md, README choices).
+#   private  (MODEL.md 1, the default): reapable iff the 4th character is `p`.
+#   writable: also an `s` VMA without `w`: a writable shared mapping has VM_SHARED, a
+#             read-only one may lack it (do_mmap() clears VM_SHARED when the file is not
+#             open for writing), so it is counted as the reaper's.
+MAPS_SHARED_RULES = ("private", "writable")
+DEFAULT_MAPS_SHARED_RULE = "private"
 
 
 class LayoutError(ValueError):
@@ -37,9 +46,17 @@ class Vma:
 
     @property
     def reapable(self) -> bool:
-        """The reaper's filter (MODEL.md 1): VmFlags when known, else the private bit."""
+        """The reaper's filter (MODEL.md 1): VmFlags when known, else the private bit.
+        A layout read with another plain-maps rule answers by `Layout.is_reapable`."""
+        return self.reapable_under(DEFAULT_MAPS_SHARED_RULE)
+
+    def reapable_under(self, maps_shared_rule: str) -> bool:
+        """The reaper's filter: VmFlags when known (exact, whatever the rule), else the
+        plain-maps rule (MAPS_SHARED_RULES)."""
         if self.flags is not None:
             return not (self.flags & UNREAPABLE_FLAGS)
+        if maps_shared_rule == "writable":
+            return self.perms[3] == "p" or self.perms[1] != "w"
         return self.perms[3] == "p"
 
     @property
@@ -57,17 +74,49 @@ class Layout:
 
     path: str
     vmas: tuple[Vma, ...]
+    maps_shared_rule: str = DEFAULT_MAPS_SHARED_RULE  # for VMAs without VmFlags only
+
+    def __post_init__(self):
+        if self.maps_shared_rule not in MAPS_SHARED_RULES:
+            raise ValueError(f"maps_shared_rule must be one of {', '.join(MAPS_SHARED_RULES)}, "
+                             f"not {self.maps_shared_rule!r}")
 
     def __len__(self) -> int:
         return len(self.vmas)
 
+    def is_reapable(self, vma: Vma) -> bool:
+        """Whether the reaper unmaps `vma`, under this layout's plain-maps rule."""
+        return vma.reapable_under(self.maps_shared_rule)
+
     @property
     def reapable(self) -> tuple[int, ...]:
         """Indices of the VMAs the reaper unmaps."""
-        return tuple(i for i, v in enumerate(self.vmas) if v.reapable)
+        rule = self.maps_shared_rule
+        return tuple(i for i, v in enumerate(self.vmas) if v.reapable_under(rule))
+
+    @property
+    def plain_vmas(self) -> int:
+        """How many VMAs have no VmFlags (judged by the plain-maps rule)."""
+        return sum(1 for v in self.vmas if v.flags is None)
+
+    @property
+    def reapable_rule(self) -> str:
+        """Which rule counted the reapable VMAs: `vmflags` (every VMA has VmFlags: `sh`,
+        `ht`, `pf`, exact), the plain-maps rule (`private` or `writable`: no VMA has
+        VmFlags), or `vmflags+RULE` when only some VMAs have them."""
+        plain = self.plain_vmas
+        if plain == 0:
+            return "vmflags"
+        return self.maps_shared_rule if plain == len(self.vmas) else \
+            f"vmflags+{self.maps_shared_rule}"
+
+    def with_maps_shared_rule(self, rule: str) -> "Layout":
+        """The same VMAs, judged by another plain-maps rule."""
+        return replace(self, maps_shared_rule=rule)
 
     @classmethod
-    def checked(cls, path: str, vmas) -> "Layout":
+    def checked(cls, path: str, vmas,
+                maps_shared_rule: str = DEFAULT_MAPS_SHARED_RULE) -> "Layout":
         """Build a layout, rejecting what no kernel could show (MODEL.md 6)."""
         vmas = tuple(vmas)
         if not vmas:
@@ -88,4 +137,4 @@ class Layout:
                     f"VMA {vma.start:#x}-{vma.end:#x} {what} the previous one "
                     f"{prev.start:#x}-{prev.end:#x} (VMAs must be sorted and disjoint)")
             prev = vma
-        return cls(path, vmas)
+        return cls(path, vmas, maps_shared_rule)

@@ -82,7 +82,7 @@ class Protocol:
         self.layout, self.config = layout, config
         self.vmas = len(layout)
         self.seq = tuple(maple.visits(layout, config.walk))  # the walk's visit sequence
-        self.reapable = tuple(int(v.reapable) for v in layout.vmas)
+        self.reapable = tuple(int(layout.is_reapable(v)) for v in layout.vmas)
         # Facts about the visit sequence the properties need (MODEL.md 4).
         expected = sorted(range(self.vmas), reverse=config.walk != "forward")
         self.seq_complete = list(self.seq) == expected

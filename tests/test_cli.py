@@ -719,3 +719,171 @@ def test_closed_stdout_is_not_an_error(tmp_path, capsys, monkeypatch):
 def test_verify_bad_timeout_exit_2(capsys, value):
     check_bad(*run(capsys, "verify", "bundled/tiny.maps", "--engine", "z3", "--timeout", value),
               "--timeout", value)
+
+
+# --- plain maps `s` and --maps-shared-rule (README choices; KERNEL.md VM_MAYSHARE) ------------
+
+def spec_by_rule(vmas, rule):
+    """(start, end, reapable) per VMA: VmFlags exact; without them `p`, and under
+    `writable` also an `s` without `w` (written independently of reapcheck)."""
+    out = []
+    for start, end, perms, flags in vmas:
+        if flags is not None:
+            ok = not ({"ht", "pf", "sh"} & set(flags.split()))
+        else:
+            ok = perms[3] == "p" or (rule == "writable" and perms[1] != "w")
+        out.append((start, end, ok))
+    return out
+
+
+RO_SHARED = ("r--s", None)  # MAP_SHARED of a file opened read-only: VM_MAYSHARE only
+# One VMA of each kind, each in its own 2 MiB region (its own PTE lock at shift 21):
+# VMA 0 r--s, VMA 1 rw-s, VMA 2 rw-p.
+SHARED_KINDS = [V(0x400000, 4 * KiB, RO_SHARED), V(0x600000, 4 * KiB, SHARED),
+                V(0x800000, 4 * KiB, PRIV)]
+# The same three kinds in one 2 MiB region: one lock for all.
+SHARED_KINDS_ONE_LOCK = [V(0x1000, 4 * KiB, RO_SHARED), V(0x2000, 4 * KiB, SHARED),
+                         V(0x3000, 4 * KiB, PRIV)]
+
+# rule -> (reapable VMAs, {(order, granularity): worst case}) for SHARED_KINDS.
+# private (MODEL.md 1): only rw-p, so the reaper has 1 item; writable: r--s and rw-p (rw-s
+# must have VM_SHARED), 2 items. vma, by MODEL.md 3's hand checks: forward = number of
+# reapable VMAs, reverse = 1. ptl: every VMA has its own lock, so the same numbers.
+SHARED_KINDS_EXPECTED = {
+    "private": ([2], {("forward", "vma"): 1, ("reverse", "vma"): 1,
+                      ("forward", "ptl"): 1, ("reverse", "ptl"): 1}),
+    "writable": ([0, 2], {("forward", "vma"): 2, ("reverse", "vma"): 1,
+                          ("forward", "ptl"): 2, ("reverse", "ptl"): 1}),
+}
+
+
+@pytest.mark.parametrize("rule", ["private", "writable", None])
+def test_maps_shared_rule_hand_counts(tmp_path, capsys, rule):
+    path = write_layout(tmp_path / "kinds.maps", SHARED_KINDS)
+    effective = rule or "private"  # no option: MODEL.md 1's rule
+    reapable, expected = SHARED_KINDS_EXPECTED[effective]
+    assert [i for i, (_, _, ok) in enumerate(spec_by_rule(SHARED_KINDS, effective))
+            if ok] == reapable
+    extra = () if rule is None else ("--maps-shared-rule", rule)
+    for (order, gran), want in expected.items():
+        data = collisions_json(capsys, path, order, gran, *extra)
+        assert data["reapable"] == len(reapable)
+        assert (data["exit_items"], data["reaper_items"]) == (3, len(reapable))
+        assert data["reapable_rule"] == data["maps_shared_rule"] == effective
+        assert data["max_collisions"] == want, (rule, order, gran)
+        model = Model(walker_items(spec_by_rule(SHARED_KINDS, effective), order, gran, 21),
+                      gran)
+        assert [vma for vma, _ in model.items[1]] == sorted(reapable,
+                                                            reverse=order == "reverse")
+        assert replay_witness(model, data["witness"]) == want
+        assert brute_max(model) == want
+    assert expected[("forward", "vma")] == len(reapable)  # MODEL.md 3
+    assert expected[("reverse", "vma")] == 1
+
+
+@pytest.mark.parametrize("rule, want", [("private", 3), ("writable", 4)])
+def test_maps_shared_rule_one_lock_ptl(tmp_path, capsys, rule, want):
+    # One lock for all: exit_mmap has 3 items, the reaper 1 (private) or 2 (writable).
+    # As for same3 above, every acquire but the very last finds the other actor waiting
+    # or makes it wait: 3 + 1 - 1 = 3 and 3 + 2 - 1 = 4, in both orders.
+    path = write_layout(tmp_path / "kinds1.maps", SHARED_KINDS_ONE_LOCK)
+    for order in ("forward", "reverse"):
+        data = collisions_json(capsys, path, order, "ptl", "--maps-shared-rule", rule)
+        assert data["max_collisions"] == want
+        model = Model(walker_items(spec_by_rule(SHARED_KINDS_ONE_LOCK, rule), order,
+                                   "ptl", 21), "ptl")
+        assert replay_witness(model, data["witness"]) == want == brute_max(model)
+
+
+def test_maps_shared_rule_in_text_outputs(tmp_path, capsys):
+    path = write_layout(tmp_path / "kinds.maps", SHARED_KINDS)
+    code, out, err = run(capsys, "collisions", path, *COLLIDE, "--maps-shared-rule", "writable")
+    assert code == 0 and err == ""
+    assert "3 VMAs, 2 reapable" in out
+    assert "reapable by: writable: plain maps: p, or s without w" in out
+    code, out, err = run(capsys, "compare", path)
+    assert code == 0 and err == ""
+    rows = [line.split() for line in out.splitlines() if str(path) in line]
+    assert [r[1:4] for r in rows] == [["3", "1", "private"]] * 2
+    assert "reapable by: private = plain maps: 4th permission character p" in out
+    code, out, err = run(capsys, "compare", path, "--maps-shared-rule", "writable")
+    rows = [line.split() for line in out.splitlines() if str(path) in line]
+    assert [r[1:] for r in rows] == [["3", "2", "writable", "vma", "2", "1", "2.0x"],
+                                     ["3", "2", "writable", "ptl", "2", "1", "2.0x"]]
+    assert "reapable by: writable = " in out
+
+
+def test_compare_json_says_which_rule(tmp_path, capsys):
+    maps = write_layout(tmp_path / "kinds.maps", SHARED_KINDS)
+    smaps = write_layout(tmp_path / "far3.smaps", FAR3)  # mixed: VmFlags on one VMA only
+    exact = write_layout(tmp_path / "flagged.smaps", FLAGGED[:4])  # VmFlags on every VMA
+    code, out, err = run(capsys, "compare", maps, smaps, exact, "--json",
+                         "--maps-shared-rule", "writable")
+    assert code == 0
+    rules = {(Path(e["layout"]).name, e["reapable"], e["reapable_rule"], e["maps_shared_rule"])
+             for e in json.loads(out)}
+    assert rules == {("kinds.maps", 2, "writable", "writable"),
+                     ("far3.smaps", 3, "vmflags+writable", "writable"),
+                     ("flagged.smaps", 1, "vmflags", "writable")}
+    # the rule changes nothing for flagged.smaps: said once, on stderr
+    assert err.count("\n") == 1 and "warning" in err and "flagged.smaps" in err
+    assert "kinds.maps" not in err and "far3.smaps" not in err
+
+
+@pytest.mark.parametrize("command", ["collisions", "compare", "verify"])
+def test_maps_shared_rule_without_effect_warns(tmp_path, capsys, command):
+    path = write_layout(tmp_path / "flagged.smaps", FLAGGED[:4])
+    argv = {"collisions": ("collisions", path) + COLLIDE + ("--json",),
+            "compare": ("compare", path, "--json"),
+            "verify": ("verify", path, "--json")}[command]
+    code, plain, err = run(capsys, *argv)
+    assert code == 0 and err == ""
+    for rule in ("private", "writable"):
+        code, out, err = run(capsys, *argv, "--maps-shared-rule", rule)
+        assert code == 0
+        assert err.splitlines() == [f"reapcheck: warning: --maps-shared-rule {rule} has no "
+                                    f"effect on {path}: every VMA has VmFlags (smaps sh is "
+                                    "exact)"]
+        assert out.replace(f'"maps_shared_rule": "{rule}"', '"maps_shared_rule": "private"') \
+            == plain
+
+
+@pytest.mark.parametrize("command", ["collisions", "compare", "verify"])
+@pytest.mark.parametrize("value", ["shared", "", "PRIVATE"])
+def test_maps_shared_rule_bad_value_exit_2(tmp_path, capsys, command, value):
+    path = write_layout(tmp_path / "kinds.maps", SHARED_KINDS)
+    argv = (command, path) + (COLLIDE if command == "collisions" else ())
+    check_bad(*run(capsys, *argv, "--maps-shared-rule", value), "--maps-shared-rule")
+
+
+def test_maps_shared_rule_replay(tmp_path, capsys):
+    path = write_layout(tmp_path / "kinds.maps", SHARED_KINDS)
+    data = collisions_json(capsys, path, "forward", "vma", "--maps-shared-rule", "writable")
+    good = tmp_path / "w.json"
+    good.write_text(json.dumps(data))
+    code, out, err = run(capsys, "replay", good)
+    assert code == 0 and "reaches 2 collisions" in out, err
+    # the same witness judged by the default rule: the reaper has one VMA, not two
+    del data["maps_shared_rule"]
+    bad = tmp_path / "w2.json"
+    bad.write_text(json.dumps(data))
+    code, out, err = run(capsys, "replay", bad)
+    assert code == 1 and "1 reapable VMAs (private rule)" in err and "says 2" in err
+
+
+def test_maps_shared_rule_reaches_verify(tmp_path, capsys):
+    path = write_layout(tmp_path / "kinds.maps", SHARED_KINDS)
+    for rule, reapable in (("private", [2]), ("writable", [0, 2])):
+        code, out, err = run(capsys, "verify", path, "--json", "--maps-shared-rule", rule)
+        assert code == 0, err
+        data = json.loads(out)
+        assert (data["reapable"], data["reapable_rule"]) == (reapable, rule)
+        assert all(p["status"] == "holds" for p in data["properties"].values())
+    # a counterexample trace carries the rule, and replays under it
+    trace = tmp_path / "t.json"
+    code, out, err = run(capsys, "verify", path, "--mutant", "no_write_lock",
+                         "--maps-shared-rule", "writable", "--trace-out", trace)
+    assert code == 1, err
+    assert json.loads(trace.read_text())["layout"]["maps_shared_rule"] == "writable"
+    code, out, err = run(capsys, "replay", trace)
+    assert code == 0 and out.startswith("reproduced"), err

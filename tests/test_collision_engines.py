@@ -183,3 +183,41 @@ def test_exit_order_reverse_refuses_more_items_than_fit(tmp_path, capsys):
                  "--exit-order", "reverse"]) == 2
     err = capsys.readouterr().err
     assert f"{2 * (2**43 - 6):,} items" in err and err.count("\n") == 1
+
+
+# Plain-maps kinds for --maps-shared-rule: r--s and ---s may lack VM_SHARED (reapable under
+# `writable`), rw-s must have it; VmFlags stay exact (the last two: read-only MAP_SHARED
+# of a read-only file without sh, and a read-only shared anonymous mapping with sh).
+SHARED_RULE_KINDS = (("r--s", None), ("---s", None), ("rw-s", None), ("rw-p", None),
+                     ("r--s", "rd mr me ms"), ("r--s", "rd sh mr mw me ms"))
+
+
+def _shared_rule_layout(rng, n):
+    addr, vmas = rng.randrange(0, 16) * 4096, []
+    for i in range(n):
+        perms, flags = rng.choice(SHARED_RULE_KINDS)
+        size = rng.randint(1, 4) * 4096
+        vmas.append(Vma(addr, addr + size, perms,
+                        None if flags is None else frozenset(flags.split()), lineno=i + 1))
+        addr += size + rng.choice([0, 0, 4096])
+    return Layout.checked("shared-rule", vmas, "writable")
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_writable_rule_engines_and_hand_checks(seed):
+    """Under --maps-shared-rule writable the reaper walks exactly the VMAs the rule names
+    (counted here independently), the engines agree, and MODEL.md 3's vma hand checks
+    hold: forward = number of reapable VMAs, reverse = 1."""
+    rng = random.Random(9000 + seed)
+    layout = _shared_rule_layout(rng, rng.randint(1, 8))
+    mine = [i for i, v in enumerate(layout.vmas)
+            if (not {"ht", "pf", "sh"} & v.flags if v.flags is not None
+                else v.perms[3] == "p" or v.perms[1] != "w")]
+    assert list(layout.reapable) == mine
+    fwd = worst_case(layout, config("forward", "vma"), "sparse").result.max_collisions
+    rev = worst_case(layout, config("reverse", "vma"), "sparse").result.max_collisions
+    assert (fwd, rev) == (len(mine), min(1, len(mine)))
+    for order, gran, exit_order in CONFIGS:
+        model = WalkProduct.build(layout, WalkConfig(order, gran, 13, exit_order))
+        assert list(model.items[1].vmas) == sorted(mine, reverse=order == "reverse")
+        assert sparse.explore(model).max_collisions == graph.explore(model).max_collisions

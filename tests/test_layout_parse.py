@@ -338,3 +338,65 @@ def test_unknown_flag_mnemonic_from_the_kernel_is_accepted():
     layout = parse_text("1000-2000 rw-p 00000000 00:00 0\n"
                         "VmFlags: rd wr mr mw me ac ?? \n", "new-kernel.smaps")
     assert layout.vmas[0].reapable  # none of ht, pf, sh
+
+
+# --- plain maps `s` is VM_MAYSHARE: --maps-shared-rule (README choices) --------------------
+
+SHARED_KINDS_MAPS = """\
+00400000-00401000 r--s 00000000 08:02 11                                 /ro-file
+00600000-00601000 rw-s 00000000 08:02 12                                 /rw-file
+00800000-00801000 rw-p 00000000 00:00 0
+00a00000-00a01000 ---s 00000000 08:02 13                                 /none-file
+"""
+
+# A read-only MAP_SHARED file mapping without VM_SHARED (no sh, no mw: do_mmap() cleared
+# VM_SHARED and VM_MAYWRITE), and a read-only shared anonymous one that keeps sh.
+SHARED_KINDS_SMAPS = """\
+00400000-00401000 r--s 00000000 08:02 11                                 /ro-file
+VmFlags: rd mr me ms
+00600000-00601000 r--s 00000000 00:01 5                                  /dev/zero (deleted)
+VmFlags: rd sh mr mw me ms
+"""
+
+
+def test_maps_shared_rule_private_is_the_default():
+    layout = parse_text(SHARED_KINDS_MAPS, "x.maps")
+    assert layout.maps_shared_rule == "private"
+    assert layout.reapable == (2,)  # only the p VMA (MODEL.md 1)
+    assert layout.reapable_rule == "private"
+    assert [v.reapable for v in layout.vmas] == [False, False, True, False]
+
+
+def test_maps_shared_rule_writable_counts_s_without_w():
+    layout = parse_text(SHARED_KINDS_MAPS, "x.maps").with_maps_shared_rule("writable")
+    # r--s and ---s: may lack VM_SHARED, counted; rw-s must have VM_SHARED: never counted
+    assert layout.reapable == (0, 2, 3)
+    assert layout.reapable_rule == "writable"
+    assert [layout.is_reapable(v) for v in layout.vmas] == [True, False, True, True]
+    assert [v.reapable_under("writable") for v in layout.vmas] == [True, False, True, True]
+    assert [v.reapable_under("private") for v in layout.vmas] == [False, False, True, False]
+    # the VMAs themselves are the same; only the layout's rule differs
+    assert layout.vmas == parse_text(SHARED_KINDS_MAPS, "x.maps").vmas
+
+
+def test_maps_shared_rule_never_changes_vmflags():
+    for rule in ("private", "writable"):
+        layout = parse_text(SHARED_KINDS_SMAPS, "x.smaps").with_maps_shared_rule(rule)
+        assert layout.reapable == (0,), rule  # sh decides, exactly, under either rule
+        assert layout.reapable_rule == "vmflags"
+        assert layout.plain_vmas == 0
+
+
+def test_maps_shared_rule_mixed_file_names_both():
+    text = SHARED_KINDS_SMAPS + "00800000-00801000 r--s 00000000 08:02 14  /plain\n"
+    layout = parse_text(text, "x.smaps")
+    assert layout.plain_vmas == 1
+    assert layout.reapable == (0,) and layout.reapable_rule == "vmflags+private"
+    layout = layout.with_maps_shared_rule("writable")
+    assert layout.reapable == (0, 2) and layout.reapable_rule == "vmflags+writable"
+
+
+def test_maps_shared_rule_unknown_value_is_refused():
+    layout = parse_text(SHARED_KINDS_MAPS, "x.maps")
+    with pytest.raises(ValueError, match="maps_shared_rule"):
+        layout.with_maps_shared_rule("shared")

@@ -16,7 +16,7 @@ from .anonymize import anonymize
 from .experiment.options import add_parser as add_experiment_parser
 from .collisions import (ENGINES, FULL_WITNESS_LIMIT, WITNESS_FORMS, compare_pairs,
                          summary_json, worst_case, write_json)
-from .model.layout import Layout, LayoutError
+from .model.layout import MAPS_SHARED_RULES, Layout, LayoutError
 from .model.pmd import resolve_pmd_shift
 from .model.smaps import format_smaps, load, read_text
 from .model import maple
@@ -65,6 +65,15 @@ def _walk_options(p: argparse.ArgumentParser, with_order: bool = True) -> None:
                         "21 without it")
     p.add_argument("--exit-order", choices=ORDERS, default="forward",
                    help="exit_mmap's VMA order (the kernel's is forward; default forward)")
+    _maps_shared_rule_option(p)
+
+
+def _maps_shared_rule_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--maps-shared-rule", choices=MAPS_SHARED_RULES, default=None,
+                   help="which VMAs without VmFlags (plain maps) the reaper takes: private "
+                        "(default, MODEL.md 1): 4th permission character p; writable: also "
+                        "s without w (maps' s is VM_MAYSHARE; a read-only shared file "
+                        "mapping may lack VM_SHARED). smaps VmFlags are always exact")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stuck-writer", action="store_true",
                    help="a thread holds mmap_lock for writing and never lets go")
     p.add_argument("--mrelease", action="store_true", help="add process_mrelease() as an actor")
+    _maps_shared_rule_option(p)
     p.add_argument("--max-states", type=_positive, metavar="N",
                    help="stop after N distinct states (verdicts become incomplete)")
     p.add_argument("--engine", choices=VERIFY_ENGINES, default="explicit",
@@ -168,14 +178,27 @@ def _seconds(text: str) -> float:
     return value
 
 
-def load_layout(name: str) -> Layout:
-    """A file path, or bundled/NAME for a layout shipped with reapcheck."""
+def load_layout(name: str, maps_shared_rule: str | None = None) -> Layout:
+    """A file path, or bundled/NAME for a layout shipped with reapcheck; VMAs without
+    VmFlags judged by `maps_shared_rule` (None: MODEL.md 1's default, private)."""
     if name.startswith(bundled.PREFIX) and not os.path.exists(name):
         if name not in bundled.names():
             raise LayoutError(name, None, "no such bundled layout (have: "
                               + ", ".join(bundled.names()) + ")")
-        return bundled.load_bundled(name)
-    return load(name)
+        layout = bundled.load_bundled(name)
+    else:
+        layout = load(name)
+    return layout if maps_shared_rule is None else layout.with_maps_shared_rule(maps_shared_rule)
+
+
+def _warn_unused_rule(layouts, rule: str | None) -> None:
+    """--maps-shared-rule given, but some layouts have VmFlags on every VMA: say it
+    changes nothing there (smaps `sh` is exact) instead of ignoring it silently."""
+    exact = [layout.path for layout in layouts if layout.plain_vmas == 0]
+    if rule is not None and exact:
+        print(f"reapcheck: warning: --maps-shared-rule {rule} has no effect on "
+              f"{', '.join(exact)}: every VMA has VmFlags (smaps sh is exact)",
+              file=sys.stderr)
 
 
 def _write(out: str | None, text: str) -> None:
@@ -186,7 +209,8 @@ def _write(out: str | None, text: str) -> None:
 
 
 def cmd_collisions(args) -> int:
-    layout = load_layout(args.layout)
+    layout = load_layout(args.layout, args.maps_shared_rule)
+    _warn_unused_rule([layout], args.maps_shared_rule)
     shift = resolve_pmd_shift(layout, args.pmd_shift)
     config = WalkConfig(args.order, args.granularity, shift, args.exit_order)
     progress = Progress(f"{layout.path} {args.order}/{args.granularity}")
@@ -201,7 +225,9 @@ def cmd_collisions(args) -> int:
 
 def cmd_compare(args) -> int:
     names = args.layouts or bundled.names()
-    layouts = [load_layout(name) for name in names]  # every input checked before any work
+    layouts = [load_layout(name, args.maps_shared_rule)
+               for name in names]  # every input checked before any work
+    _warn_unused_rule(layouts, args.maps_shared_rule)
     shifts = [resolve_pmd_shift(layout, args.pmd_shift) for layout in layouts]
     rows = [pair for layout, shift in zip(layouts, shifts)
             for pair in compare_pairs([layout], shift, args.exit_order, Progress)]
@@ -210,6 +236,7 @@ def cmd_compare(args) -> int:
     else:
         print(render.compare_table(rows))
         print(_shift_note(layouts, shifts, args.pmd_shift is None))
+        print(render.rule_legend(layout.reapable_rule for layout in layouts))
     return 0
 
 
@@ -252,7 +279,8 @@ def cmd_verify(args) -> int:
     if args.max_states is not None and args.engine == "z3":
         raise UsageError("reapcheck verify: --max-states bounds the explicit engine only; "
                          "with --engine z3 use --timeout")
-    layout = load_layout(args.layout)
+    layout = load_layout(args.layout, args.maps_shared_rule)
+    _warn_unused_rule([layout], args.maps_shared_rule)
     if args.trace_out:  # before the work: a path that cannot be written fails now
         for path in _trace_paths(args.trace_out):
             outputs.check_file(path)

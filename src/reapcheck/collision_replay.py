@@ -13,7 +13,7 @@ from __future__ import annotations
 from .collisions import WITNESS_KIND as KIND  # noqa: F401  (the "kind" of collisions --json)
 from .engines import witness
 from .engines.schedule import IllegalStep
-from .model.layout import LayoutError
+from .model.layout import MAPS_SHARED_RULES, LayoutError
 from .model.walk_product import WalkProduct
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 
@@ -33,6 +33,9 @@ def _field(data, key, kind, source, choices=None):
 def replay_collisions(data: dict, source: str, load_layout) -> str:
     """A one-line verdict, or WitnessMismatch (exit 1) / LayoutError (exit 2)."""
     layout = load_layout(_field(data, "layout", str, source))
+    if "maps_shared_rule" in data:  # older files have none: the default rule counted
+        layout = layout.with_maps_shared_rule(
+            _field(data, "maps_shared_rule", str, source, MAPS_SHARED_RULES))
     config = WalkConfig(_field(data, "order", str, source, ORDERS),
                         _field(data, "granularity", str, source, GRANULARITIES),
                         _field(data, "pmd_shift", int, source, range(12, 64)),
@@ -42,6 +45,10 @@ def replay_collisions(data: dict, source: str, load_layout) -> str:
     if data.get("vmas") != len(layout):
         raise WitnessMismatch(f"the layout {layout.path} has {len(layout)} VMAs, the witness "
                               f"file says {data.get('vmas')}")
+    if "reapable" in data and data["reapable"] != len(layout.reapable):
+        raise WitnessMismatch(f"the layout {layout.path} has {len(layout.reapable)} reapable "
+                              f"VMAs ({layout.reapable_rule} rule), the witness file says "
+                              f"{data['reapable']}")
     printed = data.get("witness")
     try:
         entries = witness.entries_from_json(model, printed)

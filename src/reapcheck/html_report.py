@@ -678,18 +678,20 @@ def _collisions(data) -> Table | None:
         if not isinstance(e, dict):
             continue
         key = (str(e.get("layout", "?")), str(e.get("granularity", "?")))
-        g = groups.setdefault(key, {"vmas": e.get("vmas"), "reapable": e.get("reapable")})
+        g = groups.setdefault(key, {"vmas": e.get("vmas"), "reapable": e.get("reapable"),
+                                    "rule": e.get("reapable_rule")})
         g.setdefault(str(e.get("order", "?")), e.get("max_collisions"))
     rows = []
     for (layout, gran), g in groups.items():
         fwd, rev = g.get("forward"), g.get("reverse")
         red = reduction(_int(fwd), _int(rev)) if fwd is not None and rev is not None else "?"
         rows.append(Row([Cell(layout, wrap="code"), Cell(_text(g["vmas"]), num=True),
-                         Cell(_text(g["reapable"]), num=True), Cell(gran),
+                         Cell(_text(g["reapable"]), num=True), Cell(_text(g["rule"])),
+                         Cell(gran),
                          Cell(_text(fwd), num=True), Cell(_text(rev), num=True),
                          Cell(red, num=True, wrap="strong")]))
     columns = [Column("layout"), Column("VMAs", num=True), Column("reapable", num=True),
-               Column("granularity"), Column("forward", num=True), Column("reverse", num=True),
+               Column("reapable by"), Column("granularity"), Column("forward", num=True), Column("reverse", num=True),
                Column("reduction", num=True)]
     return Table("collisions", columns, rows)
 

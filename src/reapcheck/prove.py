@@ -120,7 +120,7 @@ def _witness_json(w: zc.Witness, n: int) -> dict:
     return {
         "reapable": n,
         "layout": [{"vma": i, "start": hex(v.start), "end": hex(v.end),
-                    "reapable": v.reapable} for i, v in enumerate(w.layout.vmas)],
+                    "reapable": w.layout.is_reapable(v)} for i, v in enumerate(w.layout.vmas)],
         "worst": w.target,
         "status": w.status,
         "schedule": [a.name for a in w.schedule],

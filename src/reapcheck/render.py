@@ -12,6 +12,28 @@ def reduction(forward: int, reverse: int) -> str:
     return f"{forward / reverse:.1f}x"
 
 
+# What each `reapable_rule` (Layout.reapable_rule) means, for the notes under tables.
+REAPABLE_RULES = {
+    "vmflags": "smaps VmFlags: none of ht, pf, sh (exact)",
+    "private": "plain maps: 4th permission character p (MODEL.md 1)",
+    "writable": "plain maps: p, or s without w (--maps-shared-rule writable)",
+}
+
+
+def rule_text(rule: str) -> str:
+    """One reapable rule in words (`vmflags+RULE`: VmFlags where given, else RULE)."""
+    if rule.startswith("vmflags+"):
+        plain = rule.removeprefix("vmflags+")
+        return f"VmFlags where given, else {REAPABLE_RULES[plain]}"
+    return REAPABLE_RULES[rule]
+
+
+def rule_legend(rules) -> str:
+    """The line under a compare table: each `reapable by` value used, in words."""
+    return "reapable by: " + "; ".join(f"{rule} = {rule_text(rule)}"
+                                       for rule in dict.fromkeys(rules))
+
+
 def collision_summary(analysis: Analysis) -> str:
     """A few lines for `reapcheck collisions` without --json."""
     layout, cfg, res = analysis.layout, analysis.model.config, analysis.result
@@ -22,6 +44,7 @@ def collision_summary(analysis: Analysis) -> str:
     lines = [
         f"layout:      {layout.path}: {len(layout)} VMAs, "
         f"{len(analysis.model.items[1].vmas)} reapable",
+        f"reapable by: {layout.reapable_rule}: {rule_text(layout.reapable_rule)}",
         f"walks:       exit_mmap {cfg.exit_order}, reaper {cfg.order}; granularity {gran}",
         f"items:       exit_mmap {len(analysis.model.items[0])}, "
         f"reaper {len(analysis.model.items[1])}",
@@ -33,17 +56,19 @@ def collision_summary(analysis: Analysis) -> str:
 
 
 def compare_rows(pairs) -> list[list]:
-    """Rows of (layout, VMAs, reapable, granularity, forward, reverse, reduction)."""
+    """Rows of (layout, VMAs, reapable, reapable by, granularity, forward, reverse,
+    reduction)."""
     rows = []
     for forward, reverse in pairs:
         layout = forward.layout
         fwd, rev = forward.result.max_collisions, reverse.result.max_collisions
-        rows.append([layout.path, len(layout), len(layout.reapable),
+        rows.append([layout.path, len(layout), len(layout.reapable), layout.reapable_rule,
                      forward.model.config.granularity, fwd, rev, reduction(fwd, rev)])
     return rows
 
 
-COMPARE_HEADERS = ["layout", "VMAs", "reapable", "granularity", "forward", "reverse", "reduction"]
+COMPARE_HEADERS = ["layout", "VMAs", "reapable", "reapable by", "granularity", "forward",
+                   "reverse", "reduction"]
 
 
 def compare_table(pairs, fmt: str = "simple") -> str:
@@ -51,4 +76,5 @@ def compare_table(pairs, fmt: str = "simple") -> str:
     from tabulate import tabulate  # 80 ms to import: only for tables
 
     return tabulate(compare_rows(pairs), headers=COMPARE_HEADERS, tablefmt=fmt,
-                    colalign=("left", "right", "right", "left", "right", "right", "right"))
+                    colalign=("left", "right", "right", "left", "left", "right", "right",
+                              "right"))

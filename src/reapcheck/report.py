@@ -20,7 +20,7 @@ from .experiment.recorded import facts, load_recorded
 from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
 from .model.synthetic import SyntheticSpec, generate
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
-from .render import compare_table, reduction
+from .render import compare_table, reduction, rule_legend
 from .traces import itf_json, layout_json, render_steps, trace_steps
 from .verify import verify
 
@@ -114,7 +114,7 @@ def _witness(analysis, wid: str) -> dict:
     cfg = analysis.model.config
     layout = layout_json(analysis.layout)
     for vma, entry in zip(analysis.layout.vmas, layout["vmas"]):
-        entry["reapable"] = vma.reapable
+        entry["reapable"] = analysis.layout.is_reapable(vma)
     return {"id": wid, "title": f"{analysis.layout.path}: reaper {cfg.order}, granularity "
             f"{cfg.granularity}, worst case {analysis.result.max_collisions}",
             "layout": layout, "granularity": cfg.granularity, "order": cfg.order,
@@ -178,7 +178,7 @@ def report_data(progress_factory=None, experiments: Path | None = None):
                    f"{run['mutant'] or 'kernel'}{opts}-{prop}")
             layout = layout_json(result.model.layout)
             for vma, entry in zip(result.model.layout.vmas, layout["vmas"]):
-                entry["reapable"] = vma.reapable
+                entry["reapable"] = result.model.layout.is_reapable(vma)
             counterexamples.append({"id": cid, "title": f"{prop} violated: walk {run['walk']}, "
                                     f"mutant {run['mutant'] or 'none'}{' , stuck writer' if opts else ''}",
                                     "layout": layout, "property": prop,
@@ -281,6 +281,8 @@ def render_markdown(data: dict, pairs) -> str:
                   "ascending, PMD shift 21. vma: both inside the same VMA. ptl: one walker "
                   "waits for a PTE lock the other holds. Reduction = forward / reverse."),
             "", compare_table(pairs, fmt="github"), "",
+            _wrap(rule_legend(a.layout.reapable_rule for pair in pairs for a in pair[:1])
+                  + "."), "",
             _wrap("Worst case against layout size (synthetic layouts, seed 1):"), ""]
     rows = {}
     for p in data["scaling"]:

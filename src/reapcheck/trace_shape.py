@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 
+from .model.layout import MAPS_SHARED_RULES
+
 HEX = re.compile(r"(0[xX])?[0-9a-fA-F]{1,17}")  # an address below or at 2**64
 PERMS = re.compile(r"[r-][w-][x-][ps]")
 FLAG = re.compile(r"[a-z0-9]{2}")
@@ -123,7 +125,8 @@ def check_trace(data, kind: str, walks, mutants, properties) -> None:
         raise ShapeError(f"kind: want \"{kind}\" (not a reapcheck protocol trace)")
     _object(data, "trace", {
         "kind": _str,
-        "layout": lambda v, p: _object(v, p, {"vmas": _list(_vma)}, {"path": _str}),
+        "layout": lambda v, p: _object(v, p, {"vmas": _list(_vma)}, {
+            "path": _str, "maps_shared_rule": _one_of(MAPS_SHARED_RULES)}),
         "config": lambda v, p: _object(v, p, {"walk": _one_of(walks)}, {
             "mutant": _one_of(sorted(mutants), nullable=True),
             "stuck_writer": _bool, "mrelease": _bool}),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from .model.action import Action
-from .model.layout import Layout, LayoutError, Vma
+from .model.layout import DEFAULT_MAPS_SHARED_RULE, Layout, LayoutError, Vma
 from .model.protocol import MUTANTS, PROTOCOL_WALKS, VARIABLES, Protocol, ProtocolConfig
 from .model.smaps import read_text
 from .properties.protocol import BY_NAME
@@ -59,7 +59,7 @@ def render_steps(steps) -> str:
 
 
 def layout_json(layout: Layout) -> dict:
-    return {"path": layout.path,
+    return {"path": layout.path, "maps_shared_rule": layout.maps_shared_rule,
             "vmas": [{"start": hex(v.start), "end": hex(v.end), "perms": v.perms,
                       "flags": None if v.flags is None else sorted(v.flags)}
                      for v in layout.vmas]}
@@ -69,7 +69,8 @@ def layout_from_json(data: dict, source: str) -> Layout:
     vmas = [Vma(int(v["start"], 16), int(v["end"], 16), v["perms"],
                 None if v.get("flags") is None else frozenset(v["flags"]), lineno=i + 1)
             for i, v in enumerate(data["vmas"])]
-    return Layout.checked(f"{source} (layout {data.get('path', '?')})", vmas)
+    return Layout.checked(f"{source} (layout {data.get('path', '?')})", vmas,
+                          data.get("maps_shared_rule", DEFAULT_MAPS_SHARED_RULE))
 
 
 def trace_json(model: Protocol, property_name: str, trace, engine: str) -> dict:
@@ -88,7 +89,7 @@ def _itf_int(value: int):
 def itf_json(model: Protocol, property_name: str, trace) -> dict:
     """The same trace in Apalache's ITF (ADR-015); addresses as {"#bigint": ...}."""
     layout = [{"start": {"#bigint": str(v.start)}, "end": {"#bigint": str(v.end)},
-               "reapable": v.reapable} for v in model.layout.vmas]
+               "reapable": model.layout.is_reapable(v)} for v in model.layout.vmas]
     states = [model.init()] + [after for _, _, after in trace]
     actions = ["Init"] + [action.name for action, _, _ in trace]
     return {

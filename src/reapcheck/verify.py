@@ -68,6 +68,9 @@ def verification_json(v: Verification) -> dict:
         entry.update(v.notes.get(prop.name, {}))
         props[prop.name] = entry
     return {"layout": v.model.layout.path, "vmas": len(v.model.layout),
+            "reapable": list(v.model.layout.reapable),
+            "reapable_rule": v.model.layout.reapable_rule,
+            "maps_shared_rule": v.model.layout.maps_shared_rule,
             "engine": v.engine, **v.model.config.to_json(),
             "visits": list(v.model.seq), "properties": props, "states": v.states,
             "transitions": v.transitions, "complete": v.complete,
