@@ -61,7 +61,7 @@ def test_experiment_end_to_end(tmp_path, capsys):
     before = fingerprint(root)
     out = tmp_path / "e.json"
     try:
-        status = main(["experiment", "synthetic:3000:4k:0", "--runs", "3", "--out", str(out),
+        status = main(["experiment", "synthetic:20000:4k:0", "--runs", "3", "--out", str(out),
                        "--json"])
     finally:
         after = fingerprint(root)
@@ -101,7 +101,7 @@ def test_experiment_end_to_end(tmp_path, capsys):
     (["experiment", "synthetic:10:4k:0:9"], "synthetic:N"),
     (["experiment", "--walkers", "sideways"], "invalid choice"),
     (["experiment", "--max-resident", "lots"], "bad size"),
-    (["experiment", "--victim-threads", "-1"], "between 0 and 1000"),
+    (["experiment", "--victim-threads", "-1"], "between 0 and 100"),
     (["experiment", "--from", "/nonexistent/e.json"], "/nonexistent/e.json"),
     (["experiment", "--out", "/nonexistent/dir/e.json"], "/nonexistent/dir/e.json"),
 ])
@@ -176,3 +176,51 @@ def test_interrupted_experiment_cleans_up(signum):
             unmount(root)
     assert after == before
     assert _scripts_alive() == []
+
+
+RECORDED = Path(__file__).resolve().parent.parent / "results" / "experiments" / "opposite.json"
+
+
+def _tampered(tmp_path, change) -> str:
+    data = json.loads(RECORDED.read_text())
+    change(data)
+    out = tmp_path / "t.json"
+    out.write_text(json.dumps(data))
+    (tmp_path / "t.trace.gz").write_bytes(RECORDED.with_suffix(".trace.gz").read_bytes())
+    return str(out)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.pop("walkers"), "missing key 'walkers'"),
+    (lambda d: d.__setitem__("runs", "abc"), "not a well-formed recorded experiment"),
+    (lambda d: d.__setitem__("walkers", ["bogus"]), "walkers must be"),
+    (lambda d: d["runs"].append({**d["runs"][0], "run": 99}), "no trace of run(s) [99]"),
+])
+def test_from_refuses_what_it_cannot_classify(tmp_path, capsys, change, message):
+    assert main(["experiment", "--from", _tampered(tmp_path, change)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_from_reclassifies_the_recorded_run_to_the_same_numbers(capsys):
+    assert main(["experiment", "--from", str(RECORDED), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    recorded = json.loads(RECORDED.read_text())
+    assert [r["contentions"] for r in again["runs"]] == [r["contentions"] for r in
+                                                          recorded["runs"]]
+    assert again["summary"] == recorded["summary"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--from", "x.json", "--out", "y.json"], "--out would have no effect"),
+    (["--from", "x.json", "--walkers", "same"], "--walkers would have no effect"),
+    (["synthetic:1000000:4k:0"], "exceed vm.max_map_count"),
+    (["synthetic:abc"], "N must be a number of VMAs"),
+    (["--victim-threads", "101"], "between 0 and 100"),
+    (["--out", "/dev/null"], "--out needs a regular file"),
+    (["--out", ""], "--out needs a regular file"),
+])
+def test_more_bad_options(argv, message, capsys):
+    assert main(["experiment", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -8,6 +8,7 @@ from ..model.synthetic import parse_size
 
 DEFAULT_LAYOUT = "synthetic:60000:4k:0"
 DEFAULT_THREADS = 0
+DEFAULT_RUNS = 5
 
 
 def add_parser(sub, positive) -> None:
@@ -18,7 +19,7 @@ def add_parser(sub, positive) -> None:
                    help="maps/smaps file, bundled/NAME, or synthetic:N[:SIZE[:GAP]] "
                         f"(N private anonymous VMAs; default {DEFAULT_LAYOUT}: one page each, "
                         "no gaps)")
-    p.add_argument("--runs", type=positive, default=5,
+    p.add_argument("--runs", type=positive, default=DEFAULT_RUNS,
                    help="raced runs per walkers mode (default 5; each is tried up to 3 times)")
     p.add_argument("--walkers", choices=("opposite", "same", "both"), default="both",
                    help="opposite: one process_mrelease() (descending) against exit_mmap "

@@ -46,8 +46,9 @@ class RaceResult:
 
     @property
     def raced(self) -> bool:
-        """At least one reaper walk ran (a release that returns ESRCH found no mm left)."""
-        return any(r.error is None for r in self.releases)
+        """Every release reached the mm (ESRCH: it found none left, exit_mm() came first),
+        so the run had the walkers its mode names."""
+        return all(r.error is None for r in self.releases)
 
 
 def _libc():
@@ -85,10 +86,13 @@ class Cpus:
         return cls(cpus[0], cpus[1], cpus[2] if len(cpus) > 2 else cpus[1])
 
 
-def race(victim_pid: int, pidfd: int, walkers: str, cpus: Cpus, before_kill) -> RaceResult:
+def race(victim_pid: int, pidfd: int, walkers: str, cpus: Cpus, before_kill,
+         after_exit=lambda: None) -> RaceResult:
     """Kill and release; `before_kill(tids)` runs once every releasing thread is waiting
-    (it starts tracing for those thread ids). Returns when every release returned and the
-    victim has exited. The calling thread is bound to `cpus.killer` meanwhile."""
+    (it starts tracing for those thread ids), `after_exit()` once every release returned
+    and the victim has exited, before the second releaser may exit itself (it stops
+    tracing: that process's own exit is no part of the race). The calling thread is bound
+    to `cpus.killer` meanwhile."""
     if walkers not in WALKERS:
         raise ValueError(f"walkers must be one of {WALKERS}, not {walkers!r}")
     libc = _libc()
@@ -126,12 +130,16 @@ def race(victim_pid: int, pidfd: int, walkers: str, cpus: Cpus, before_kill) -> 
         if second:
             ms, err = second.stdout.readline().split()
             releases.append(Release(second.pid, float(ms), _errname(int(err))))
+        waiter.join()
+        after_exit()
     finally:
         os.sched_setaffinity(0, affinity)
         if second:
-            second.kill()  # a no-op once it has answered and ended
-            second.wait()
-            second.stdin.close()
+            second.stdin.close()  # EOF: it may exit now
+            try:
+                second.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                second.kill()
+                second.wait()
             second.stdout.close()
-    waiter.join()
     return RaceResult((exited[0] - killed) / 1e6, tuple(releases))

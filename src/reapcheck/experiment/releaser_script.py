@@ -4,7 +4,8 @@ Run as `python -I -S releaser_script.py PID CPU`: a process of its own, so that 
 waits for no GIL, bound to CPU. Prints "ready" once it holds a pidfd. On a "g" byte on
 stdin, sent just before the kill, it calls process_mrelease() until the kill has landed
 (EINVAL means the victim is not dying yet, mm/oom_kill.c; at most 50 ms), then prints
-"MS ERRNO" (0: success). Anything else on stdin ends it.
+"MS ERRNO" (0: success), and waits for EOF before it exits (so that its own exit is
+not traced). Anything but "g" ends it at once.
 """
 import ctypes
 import errno
@@ -36,6 +37,8 @@ def main() -> int:
             break
     sys.stdout.write(f"{(time.perf_counter_ns() - start) / 1e6} {err}\n")
     sys.stdout.flush()
+    while os.read(0, 4096):
+        pass
     return 0
 
 

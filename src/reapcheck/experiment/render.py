@@ -89,8 +89,8 @@ def _verdict_line(record: dict) -> str:
         "violation": "verdict: FIDELITY VIOLATION: the kernel contended on PTE locks more "
                      "often than the model's worst case allows; the model or its reading "
                      "of the kernel is wrong",
-        "no_race": "verdict: no race: every process_mrelease() came after exit_mm() "
-                   "(ESRCH); nothing to compare",
+        "no_race": "verdict: no race: in a walkers mode every run had a "
+                   "process_mrelease() come after exit_mm() (ESRCH); nothing to compare there",
         "untraced": "verdict: untraced (--no-trace): timings only, no conformance check",
         "incomplete": "verdict: incomplete: the trace buffer lost events in a run, so its "
                       "counts are lower bounds (no violation among them)",

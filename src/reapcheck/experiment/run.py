@@ -123,17 +123,26 @@ def preflight(options: Options) -> None:
                                  "Linux 5.15 and later)")
 
 
+def max_map_count() -> int:
+    return int(Path("/proc/sys/vm/max_map_count").read_text())
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes >> 20} MiB" if nbytes >= 1 << 20 else f"{nbytes >> 10} KiB"
+
+
 def check_limits(plan, options: Options) -> None:
     """Refuse plans above the resident cap or past vm.max_map_count (PlanError)."""
     cap = options.max_resident if options.max_resident is not None else mem_available() // 4
     if plan.resident_bytes > cap:
-        raise PlanError(f"{plan.layout.path}: the victim would need {plan.resident_bytes >> 20}"
-                        f" MiB resident, above the limit of {cap >> 20} MiB (raise it with "
-                        "--max-resident)")
-    limit = int(Path("/proc/sys/vm/max_map_count").read_text())
-    if len(plan.mappings) + VICTIM_OWN_VMAS > limit:
+        raise PlanError(f"{plan.layout.path}: the victim would need "
+                        f"{_size(plan.resident_bytes)} resident, above the limit of "
+                        f"{_size(cap)} (raise it with --max-resident)")
+    limit = max_map_count()
+    own = VICTIM_OWN_VMAS + 2 * options.victim_threads  # a stack and its guard per thread
+    if len(plan.mappings) + own > limit:
         raise PlanError(f"{plan.layout.path}: {len(plan.mappings)} VMAs plus the victim's own "
-                        f"({VICTIM_OWN_VMAS}) exceed vm.max_map_count = {limit}")
+                        f"({own}) exceed vm.max_map_count = {limit}")
 
 
 def model_bound(layout: Layout, walkers: str, pmd_shift: int, cache: dict) -> dict:
@@ -206,13 +215,11 @@ def _one_run(plan, walkers: str, options: Options, root, cache: dict, pmd_shift:
                 if trace:
                     trace.start([*victim.tids, *tids])
             try:
-                result = race_mod.race(victim.pid, pidfd, walkers, cpus, before_kill)
+                result = race_mod.race(victim.pid, pidfd, walkers, cpus, before_kill,
+                                       trace.stop if trace else (lambda: None))
             finally:
                 os.close(pidfd)
-            text = None
-            if trace:
-                trace.stop()
-                text = trace.read()
+            text = trace.read() if trace else None
         victim.proc.wait()
         readback = {"vmas": len(victim.layout), "recreated": len(victim.recreated),
                     "offset": victim.offset}
@@ -315,8 +322,9 @@ def build_record(layout_name: str, recreation: dict, options: Options, runs: lis
     model = bounds[walkers[0]] if len(walkers) == 1 else {w: bounds[w] for w in walkers}
     summary = {w: summarize([r for r in runs if r["walkers"] == w]) for w in walkers}
     verdicts = [r["verdict"] for r in runs]
+    unraced = any(not any(r["raced"] for r in runs if r["walkers"] == w) for w in walkers)
     verdict = ("violation" if "violation" in verdicts else
-               "no_race" if all(v == "no_race" for v in verdicts) else
+               "no_race" if unraced else
                "incomplete" if "incomplete" in verdicts else
                "conforms" if "conforms" in verdicts else "untraced")
     return {
@@ -325,7 +333,8 @@ def build_record(layout_name: str, recreation: dict, options: Options, runs: lis
         "layout": layout_name,
         "walkers": walkers,
         "options": {"runs": options.runs, "resident": options.resident,
-                    "trace": options.trace},
+                    "trace": options.trace, "max_resident": options.max_resident,
+                    "victim_threads": options.victim_threads},
         "recreation": recreation,
         "model": model,
         "runs": runs,

@@ -75,7 +75,8 @@ class Victim:
     def __enter__(self) -> "Victim":
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", str(SCRIPT)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, preexec_fn=_victim_setup(self.cpu), close_fds=True)
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            preexec_fn=_victim_setup(self.cpu), close_fds=True)
         try:
             self._setup()
         except BaseException:
@@ -117,7 +118,12 @@ class Victim:
             return (f"{self.plan.layout.path}:{self.plan.layout.vmas[mapping.index].lineno}: "
                     f"the victim could not map {mapping.start + self.offset:#x}-"
                     f"{mapping.end + self.offset:#x} ({os.strerror(err)})")
-        return f"the victim died while mapping the layout (exit status {self.proc.poll()})"
+        try:
+            status = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            status = "none: still running"
+        return (f"the victim failed before it was ready (it said {' '.join(reply)[:60]!r}; "
+                f"exit status {status})")
 
     def _find_recreated(self, layout: Layout) -> list[int]:
         starts = {v.start: i for i, v in enumerate(layout.vmas)}
