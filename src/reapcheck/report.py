@@ -96,7 +96,8 @@ def _protocol_runs(progress_factory):
     results = []
     for name, config in configs:
         progress = progress_factory(f"verify {name} {config.walk}") if progress_factory else None
-        result = verify(bundled.load_bundled(name), config, "explicit", None, progress)
+        result = verify(bundled.load_bundled(name), config, "explicit", None,
+                        progress.search if progress else None)
         if progress:
             progress.close()
         results.append(result)
