@@ -17,6 +17,19 @@ from pathlib import Path
 import pytest
 
 from reapcheck.cli import main
+
+
+
+@pytest.fixture(autouse=True)
+def one_experiment_at_a_time():
+    """Test workers wait for each other here: the experiment refuses to start while another
+    holds its machine-wide lock (run.LOCK_FILE), and these tests run it for real."""
+    fd = os.open("/tmp/reapcheck-tests-kernel.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 from reapcheck.experiment import run as run_mod
 from reapcheck.experiment.race import has_process_mrelease
 from reapcheck.experiment.tracefs import (EVENTS, KernelSupportError, find_tracefs,
@@ -163,7 +176,8 @@ def test_interrupted_experiment_cleans_up(signum):
         deadline = time.monotonic() + 60
         while not instance.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.01)
-        assert instance.exists(), "the experiment never started a traced run"
+        assert instance.exists(), ("the experiment never started a traced run: exit "
+                                   f"{proc.poll()}, {proc.stderr.read() if proc.poll() is not None else ''}")
         proc.send_signal(signum)
         assert proc.wait(timeout=60) == 130
         assert "interrupted" in proc.stderr.read()
