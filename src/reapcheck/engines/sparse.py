@@ -188,25 +188,23 @@ def staircase(pieces, m: int, n: int) -> tuple[tuple[int, int], ...]:
     (exit_mmap finishes an item), 1 (the reaper does) or 2 (exit_mmap then the reaper,
     along a diagonal). Never expanded: one run per piece side, whatever the VMA sizes."""
     kinds, counts = [], []
-    k = l = 0
-    for k2, l2, length, diagonal in pieces:
-        # (exit_mmap down to row k2, reaper across to column l2), then the piece itself
-        end_k, end_l = k2 + length - 1, l2 + length - 1 if diagonal else l2
-        for kind, count in ((0, k2 - k), (1, l2 - l), (2 if diagonal else 0, length - 1)):
-            if count > 0:
-                if kinds and kinds[-1] == kind:
-                    counts[-1] += count
-                else:
-                    kinds.append(kind)
-                    counts.append(count)
-        k, l = end_k, end_l
-    for kind, count in ((0, m - k), (1, n - l)):
+
+    def add(kind: int, count: int) -> None:  # a run of moves, merged with an equal last one
         if count > 0:
             if kinds and kinds[-1] == kind:
                 counts[-1] += count
             else:
                 kinds.append(kind)
                 counts.append(count)
+    k = l = 0
+    for k2, l2, length, diagonal in pieces:
+        # (exit_mmap down to row k2, reaper across to column l2), then the piece itself
+        add(0, k2 - k)
+        add(1, l2 - l)
+        add(2 if diagonal else 0, length - 1)
+        k, l = k2 + length - 1, l2 + length - 1 if diagonal else l2
+    add(0, m - k)
+    add(1, n - l)
     return tuple(zip(kinds, counts))
 
 

@@ -30,7 +30,7 @@ def _pte(run: dict, key: str = "count") -> float:
 
 def facts(records: list[dict]) -> dict:
     """Per walkers mode: raced runs, PTE contentions and waits per run, how many runs had
-    any, the model's ptl bound, lruvec and mmap_lock figures, and timings (medians)."""
+    any, the model's ptl bound, and the lruvec and mmap_lock figures (medians)."""
     out = {}
     for record in records:
         runs = [r for r in record["runs"] if r["raced"] and "contentions" in r]
@@ -40,7 +40,6 @@ def facts(records: list[dict]) -> dict:
         writes = [w["wait_us"] for r in runs for w in r["mmap_lock_waits"]
                   if w["actor"] == "exit_mmap" and w["write"] and w["wait_us"] is not None]
         out[record["walkers"][0]] = {
-            "file": record.get("file"),
             "kernel": env["kernel"], "cpus": env["cpus"], "layout": record["layout"],
             "runs": len(runs),
             "pte": [int(_pte(r)) for r in runs],
@@ -48,11 +47,8 @@ def facts(records: list[dict]) -> dict:
             "pte_wait_us_median": statistics.median(_pte(r, "wait_us") for r in runs),
             "runs_with_pte": sum(1 for r in runs if _pte(r) > 0),
             "model_ptl": record["model"]["ptl"],
-            "model_vma": record["model"]["vma"],
             "lruvec_median": statistics.median(
                 sum(r["contentions"]["lruvec"][a]["count"] for a in ACTORS) for r in runs),
             "write_wait_us_median": statistics.median(writes) if writes else None,
-            "exit_ms_median": statistics.median(r["exit_ms"] for r in runs),
-            "verdict": record["verdict"],
         }
     return out
