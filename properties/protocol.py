@@ -124,3 +124,10 @@ PROPERTIES = (
              "once exit_mmap has finished, every VMA is unmapped and freed", all_unmapped_at_end),
 )
 BY_NAME = {p.name: p for p in PROPERTIES}
+
+# The most severe violations first: which trace `verify --trace-out` writes when no
+# `--property` is given. Memory safety, then a deadlock, then a reaper that never ends,
+# then the rest in PROPERTIES order.
+MOST_SEVERE = ("no_use_after_free", "no_deadlock", "reaper_terminates")
+BY_SEVERITY = tuple([BY_NAME[name] for name in MOST_SEVERE]
+                    + [p for p in PROPERTIES if p.name not in MOST_SEVERE])

@@ -24,7 +24,7 @@ from .model.synthetic import SyntheticSpec, generate, parse_range
 from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 from .progress import Progress
-from .properties.protocol import PROPERTIES
+from .properties.protocol import BY_SEVERITY, PROPERTIES
 from .collision_replay import KIND as COLLISIONS_KIND, WitnessMismatch, replay_collisions
 from .traces import TraceError, itf_json, load_json, load_trace, replay_trace, trace_json
 from .verify import VERIFY_ENGINES, verify, verification_json
@@ -292,12 +292,16 @@ def cmd_verify(args) -> int:
                         progress.search if args.engine == "explicit" else progress,
                         args.timeout, stop)
     progress.close()
-    if args.trace_out:
-        _write_trace(args, result)
+    written = _write_trace(args, result) if args.trace_out else None
     if args.json:
-        print(json.dumps(verification_json(result), indent=1))
+        data = verification_json(result)
+        if written is not None:
+            data["trace_out"] = written
+        print(json.dumps(data, indent=1))
     else:
         print(render_verification(result))
+        if written is not None and (written["file"] or written["other_violated"]):
+            print("\n" + _trace_out_text(written))
     if result.stopped in SIGNAL_EXITS:  # as TLC: the partial result, then exit
         return SIGNAL_EXITS[result.stopped]
     statuses = set(result.statuses.values())
@@ -328,16 +332,38 @@ def _trace_paths(trace_out: str) -> tuple[str, str]:
     return trace_out, trace_out.removesuffix(".json") + ".itf.json"
 
 
-def _write_trace(args, result) -> None:
-    name = args.property or next((p.name for p in PROPERTIES if p.name in result.traces), None)
+def _write_trace(args, result) -> dict:
+    """Write the trace of `--property`, or of the most severe violated property
+    (BY_SEVERITY); say which, and which others are violated (`trace_out` in the JSON)."""
+    violated = [p.name for p in BY_SEVERITY if result.statuses.get(p.name) == "violated"]
+    name = args.property or next((n for n in violated if n in result.traces), None)
+    others = [n for n in violated if n != name]
     if name is None or name not in result.traces:
-        print(f"reapcheck: {_no_trace_reason(result, name)}: no trace written", file=sys.stderr)
-        return
+        reason = _no_trace_reason(result, name)
+        print(f"reapcheck: {reason}: no trace written", file=sys.stderr)
+        return {"file": None, "itf": None, "property": None, "reason": reason,
+                "other_violated": others}
     trace = result.traces[name]
     path, twin = _trace_paths(args.trace_out)
     outputs.write_files([
         (path, json.dumps(trace_json(result.model, name, trace, result.engine), indent=1) + "\n"),
         (twin, json.dumps(itf_json(result.model, name, trace), indent=1) + "\n")])
+    return {"file": path, "itf": twin, "property": name,
+            "chosen_by": "--property" if args.property else "severity",
+            "other_violated": others}
+
+
+def _trace_out_text(written: dict) -> str:
+    """The lines under `verify`'s text output: which trace was written, what else failed."""
+    others = ", ".join(written["other_violated"])
+    also = f"\nalso violated: {others} (--property NAME writes one of these)" if others else ""
+    if written["file"] is None:
+        return f"no trace written ({written['reason']}){also}"
+    why = ("as --property asked" if written["chosen_by"] == "--property" else
+           "the most severe violation: use-after-free,\nthen deadlock, then termination, "
+           "then the rest")
+    return (f"trace written to {written['file']} (and {written['itf']}):\n"
+            f"{written['property']}, {why}{also}")
 
 
 def _no_trace_reason(result, name: str | None) -> str:
