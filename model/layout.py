@@ -1,4 +1,4 @@
-"""A process's VMA layout: the input every model in reapcheck walks (MODEL.md section 1)."""
+"""A process's VMA layout: the input every model in reapcheck walks (docs/model.md §1)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -13,8 +13,9 @@ DEFAULT_PMD_SHIFT = 21  # x86-64 and arm64 with 4 KiB pages: one PTE page table 
 UNREAPABLE_FLAGS = frozenset({"ht", "pf", "sh"})
 
 # How a VMA without VmFlags (a plain maps line) is judged; its 4th permission character
-# `s` is VM_MAYSHARE, not the VM_SHARED the reaper tests (KERNEL.md, README choices).
-#   private  (MODEL.md 1, the default): reapable iff the 4th character is `p`.
+# `s` is VM_MAYSHARE, not the VM_SHARED the reaper tests (docs/kernel.md §9; the choice:
+# docs/model.md §1).
+#   private  (docs/model.md §1, the default): reapable iff the 4th character is `p`.
 #   writable: also an `s` VMA without `w`: a writable shared mapping has VM_SHARED, a
 #             read-only one may lack it (do_mmap() clears VM_SHARED when the file is not
 #             open for writing), so it is counted as the reaper's.
@@ -46,7 +47,7 @@ class Vma:
 
     @property
     def reapable(self) -> bool:
-        """The reaper's filter (MODEL.md 1): VmFlags when known, else the private bit.
+        """The reaper's filter (docs/model.md §1): VmFlags when known, else the private bit.
         A layout read with another plain-maps rule answers by `Layout.is_reapable`."""
         return self.reapable_under(DEFAULT_MAPS_SHARED_RULE)
 
@@ -70,7 +71,7 @@ class Vma:
 
 @dataclass(frozen=True)
 class Layout:
-    """VMAs in address order; index = position (MODEL.md 1)."""
+    """VMAs in address order; index = position (docs/model.md §1)."""
 
     path: str
     vmas: tuple[Vma, ...]
@@ -117,7 +118,7 @@ class Layout:
     @classmethod
     def checked(cls, path: str, vmas,
                 maps_shared_rule: str = DEFAULT_MAPS_SHARED_RULE) -> "Layout":
-        """Build a layout, rejecting what no kernel could show (MODEL.md 6)."""
+        """Build a layout, rejecting what no kernel could show (docs/model.md §6)."""
         vmas = tuple(vmas)
         if not vmas:
             raise LayoutError(path, None, "no VMA found (a layout needs at least one)")

@@ -1,4 +1,4 @@
-"""The reaper's VMA walks as maple-tree iterator steps (MODEL.md 4, KERNEL.md "Maple tree ...").
+"""The reaper's VMA walks as maple-tree iterator steps (docs/model.md §4, docs/kernel.md §2).
 
 Models Linux v6.16 lib/maple_tree.c and include/linux/mm.h over the tree's leaf ranges:
 

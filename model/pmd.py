@@ -2,8 +2,8 @@
 
 One page-table page holds page_size / 8 entries of 8 bytes, each mapping one page, so it
 spans page_size * page_size / 8 bytes: PMD shift = page_shift + (page_shift - 3). That is
-the rule of x86-64 and arm64 (4 KiB pages: 21, 16 KiB: 25, 64 KiB: 29; KERNEL.md "Page
-sizes"). It does not hold where page tables are sized otherwise, e.g. ppc64 with 64 KiB
+the rule of x86-64 and arm64 (4 KiB pages: 21, 16 KiB: 25, 64 KiB: 29;
+docs/kernel.md §8). It does not hold where page tables are sized otherwise, e.g. ppc64 with 64 KiB
 pages (hash MMU 24, radix 21), s390 (256-entry tables: 20) and i386 without PAE (4-byte
 entries: 22); give `--pmd-shift` there.
 

@@ -1,4 +1,5 @@
-"""The protocol around the walks: mmap_lock, MMF flags, retries and teardown (KERNEL.md).
+"""The protocol around the walks: mmap_lock, MMF flags, retries and teardown (docs/model.md §5,
+docs/kernel.md §3-6).
 
 Actors: exit_mmap (mm/mmap.c), the OOM reaper (oom_reap_task() in mm/oom_kill.c), and
 optionally process_mrelease() and a thread stuck holding mmap_lock for writing. Written
@@ -42,7 +43,7 @@ VARIABLES = (
     "uaf",  # ghost: 1 once a reaper touched a freed VMA, page table or tree
 )
 
-# exit_mmap phases (KERNEL.md "exit_mmap()", steps 1-4)
+# exit_mmap phases (docs/kernel.md §6, steps 1-4)
 EX_READ, EX_READ_WAIT, EX_UNMAP, EX_READ_UNLOCK, EX_SET_SKIP, EX_WRITE, EX_WRITE_WAIT, \
     EX_FREE_PGT, EX_REMOVE, EX_WRITE_UNLOCK, EX_LATE_SKIP, EX_DONE = range(12)
 # the OOM reaper (oom_reap_task -> oom_reap_task_mm -> __oom_reap_task_mm)
@@ -83,7 +84,7 @@ class Protocol:
         self.vmas = len(layout)
         self.seq = tuple(maple.visits(layout, config.walk))  # the walk's visit sequence
         self.reapable = tuple(int(layout.is_reapable(v)) for v in layout.vmas)
-        # Facts about the visit sequence the properties need (MODEL.md 4).
+        # Facts about the visit sequence the properties need (docs/model.md §4).
         expected = sorted(range(self.vmas), reverse=config.walk != "forward")
         self.seq_complete = list(self.seq) == expected
         self.seq_covers_reapable = set(layout.reapable) <= set(self.seq)

@@ -1,4 +1,4 @@
-"""Read and write /proc/PID/maps and /proc/PID/smaps text (MODEL.md sections 1 and 6).
+"""Read and write /proc/PID/maps and /proc/PID/smaps text (docs/model.md §1, §6).
 
 Linear in the input, with no backtracking: every regular expression here uses only
 possessive quantifiers. The common case, one VMA as the kernel prints it (show_map_vma
@@ -22,8 +22,8 @@ from pathlib import Path
 from .layout import ADDRESS_LIMIT, Layout, LayoutError, Vma
 
 _BLOCK_KEYS = ("KernelPageSize", "Rss", "VmFlags")  # the order show_smap() prints them in
-GATE_AREA = "[vsyscall]"  # x86-64's gate VMA: printed, but not in the maple tree (MODEL.md 1)
-ROLLUP = "[rollup]"  # /proc/PID/smaps_rollup: one summary line, not a layout (MODEL.md 1)
+GATE_AREA = "[vsyscall]"  # x86-64's gate VMA: printed, not in the maple tree (docs/model.md §1)
+ROLLUP = "[rollup]"  # /proc/PID/smaps_rollup: one summary line, not a layout (docs/model.md §1)
 
 # A field line: `Key:` then nothing, or a blank and the rest of the line.
 _FIELD = r"[A-Za-z_][A-Za-z0-9_]*+:(?:[ \t][^\n]*+)?+\n"
@@ -125,7 +125,7 @@ class _Parser:
         return LayoutError(self.path, lineno, message)
 
     def add(self, vma: Vma) -> None:
-        """A new VMA; [vsyscall] is read (its fields too) but not kept (MODEL.md 1)."""
+        """A new VMA; [vsyscall] is read (its fields too) but not kept (docs/model.md §1)."""
         self.current, self.kept = vma, vma.name != GATE_AREA
         if self.kept:
             self.vmas.append(vma)

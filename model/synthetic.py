@@ -17,7 +17,7 @@ REALISTIC_SIZES = ((40, 4 << 10, 64 << 10), (35, 64 << 10, 2 << 20),
 # Most VMAs touch the next one (a file's segments, a stack and its guard page).
 REALISTIC_GAPS = ((60, 0, 0), (30, 4 << 10, 64 << 10), (10, 64 << 10, 64 << 20))
 
-# VmFlags per kind; only ht, pf and sh matter to the reaper (MODEL.md 1).
+# VmFlags per kind; only ht, pf and sh matter to the reaper (docs/model.md §1).
 KIND_FLAGS = {
     "private": ("rw-p", "rd wr mr mw me ac"),
     "shared": ("rw-s", "rd wr sh mr mw me ms"),

@@ -7,7 +7,7 @@ the same definition.
 
 State: one position per actor, `exit_pos` and `reaper_pos`. Position p of an actor with
 items[0..n) means: p even -> before item p // 2 (p == 2n: done); p odd -> inside item
-p // 2 (MODEL.md 3). A schedule is a path from Init to both done.
+p // 2 (docs/model.md §3). A schedule is a path from Init to both done.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ VERBS = {"vma": ("enter", "leave"), "ptl": ("lock", "unlock")}
 
 @dataclass(frozen=True)
 class WalkProduct:
-    """Two walkers over one layout; the transition system of MODEL.md section 3."""
+    """Two walkers over one layout; the transition system of docs/model.md §3."""
 
     layout: Layout
     config: WalkConfig

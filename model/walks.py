@@ -1,9 +1,10 @@
-"""The two walkers' item sequences: what exit_mmap and the reaper visit, in order (MODEL.md 2-3).
+"""The two walkers' item sequences: what exit_mmap and the reaper visit, in order
+(docs/model.md §2-3).
 
 An item is what one actor is "inside" between two steps: a whole VMA at granularity
 `vma`, or one (VMA, page-table page) pair at granularity `ptl`. Its `key` is what the
 two actors can collide on: the VMA index, or the page-table page (PMD index) whose
-split PTE lock zap_pte_range() takes (KERNEL.md "The lock the two walkers fight over").
+split PTE lock zap_pte_range() takes (docs/kernel.md §7).
 """
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ class _Keys:
 
 
 def exit_mmap_walk(layout: Layout, config: WalkConfig) -> Walk:
-    """exit_mmap's unmap_vmas(): every VMA, no filter (KERNEL.md exit_mmap step 2)."""
+    """exit_mmap's unmap_vmas(): every VMA, no filter (docs/kernel.md §6, step 2)."""
     return Walk(layout, vma_order(range(len(layout)), config.exit_order), config)
 
 

@@ -1,4 +1,4 @@
-"""What counts as a collision between exit_mmap and the reaper (MODEL.md section 3).
+"""What counts as a collision between exit_mmap and the reaper (docs/model.md §3).
 
 Predicates over the walk product's states, written against `ops` like the model itself,
 so the explorer and the Z3 engine count the same thing.
@@ -18,7 +18,8 @@ def waits(model, state, actor: int, ops=CONCRETE):
     """Granularity ptl: `actor` is before an item whose lock the other actor holds.
 
     The positions carry no separate 'waiting' state: an actor waits exactly when its
-    next acquire is disabled by the lock the other one holds (README, "Choices").
+    next acquire is disabled by the lock the other one holds (reapcheck's choice,
+    docs/model.md §3).
     """
     want = model.next_key(state, actor, ops)
     return ops.And(want != MISSING, want == model.inside_key(state, 1 - actor, ops))

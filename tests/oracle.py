@@ -1,4 +1,4 @@
-"""An independent brute-force reading of MODEL.md sections 1-3, for tiny layouts only.
+"""An independent brute-force reading of docs/model.md §1-3, for tiny layouts only.
 
 Shares no code with reapcheck's model or engines: items, positions, the lock rule and
 the collision rule are re-derived here straight from the contract's wording, and every

@@ -1,8 +1,8 @@
 """The `reapcheck` command line, run in-process through cli.main() and, for the real exit
 status and stderr, through `python -m reapcheck`.
 
-Witnesses are re-executed here by a mini-simulator written straight from MODEL.md
-section 3 (`Walker`, `replay_witness`, `brute_max` below); it shares no code with
+Witnesses are re-executed here by a mini-simulator written straight from
+docs/model.md §3 (`Walker`, `replay_witness`, `brute_max` below); it shares no code with
 reapcheck. Expected maxima are computed by hand, with the reasoning next to each one.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ def write_layout(path: Path, vmas) -> Path:
 
 
 def spec_of(vmas):
-    """(start, end, reapable) per VMA, by MODEL.md 1 (written independently of reapcheck)."""
+    """(start, end, reapable) per VMA, by docs/model.md §1 (written independently of reapcheck)."""
     out = []
     for start, end, perms, flags in vmas:
         if flags is not None:
@@ -59,7 +59,7 @@ def V(start, size, kind):
     return (start, start + size, kind[0], kind[1])
 
 
-# --- the independent mini-simulator (MODEL.md 3) --------------------------------------------
+# --- the independent mini-simulator (docs/model.md §3) ------------------------------------
 
 def walker_items(spec, order, granularity, shift, exit_order="forward"):
     """Items of (exit_mmap, reaper): (vma index, ptl page or None); pages ascending."""
@@ -222,7 +222,7 @@ TOP = [V(0x1000, 4 * KiB, PRIV), (2**64 - 0x2000, 2**64, "rw-p", None)]
 
 # (name, vmas, reapable count, {(order, granularity): max at PMD shift 21})
 HAND_CASES = [
-    # vma: forward = number of reapable VMAs (3), reverse = 1 (MODEL.md 3 hand checks).
+    # vma: forward = number of reapable VMAs (3), reverse = 1 (docs/model.md §3 hand checks).
     # ptl: every reapable VMA has its own lock, so ptl is the vma answer again: forward,
     # exit_mmap and the reaper hand over lock by lock (3); reverse, the reaper's lock
     # sequence 2,4,0 (in 2 MiB units) meets exit_mmap's 0,2,4,6 in only one increasing
@@ -281,7 +281,7 @@ def test_collisions_json_hand_cases(tmp_path, capsys, name, vmas, reapable, expe
         assert brute_max(model) == want, (order, gran)  # the hand count, by exhaustion
         # every step is one step of one actor: 2 per item per actor
         assert len(data["witness"]) == 2 * (len(model.items[0]) + len(model.items[1]))
-    # vma hand checks of MODEL.md 3, straight from the reapable count
+    # vma hand checks of docs/model.md §3, straight from the reapable count
     assert expected[("forward", "vma")] == reapable
     assert expected[("reverse", "vma")] == min(reapable, 1)
     assert reapable == sum(ok for _, _, ok in spec)
@@ -721,7 +721,7 @@ def test_verify_bad_timeout_exit_2(capsys, value):
               "--timeout", value)
 
 
-# --- plain maps `s` and --maps-shared-rule (README choices; KERNEL.md VM_MAYSHARE) ------------
+# --- plain maps `s` and --maps-shared-rule (docs/model.md §1; docs/kernel.md §9) ------------
 
 def spec_by_rule(vmas, rule):
     """(start, end, reapable) per VMA: VmFlags exact; without them `p`, and under
@@ -746,8 +746,8 @@ SHARED_KINDS_ONE_LOCK = [V(0x1000, 4 * KiB, RO_SHARED), V(0x2000, 4 * KiB, SHARE
                          V(0x3000, 4 * KiB, PRIV)]
 
 # rule -> (reapable VMAs, {(order, granularity): worst case}) for SHARED_KINDS.
-# private (MODEL.md 1): only rw-p, so the reaper has 1 item; writable: r--s and rw-p (rw-s
-# must have VM_SHARED), 2 items. vma, by MODEL.md 3's hand checks: forward = number of
+# private (docs/model.md §1): only rw-p, so the reaper has 1 item; writable: r--s and rw-p (rw-s
+# must have VM_SHARED), 2 items. vma, by docs/model.md §3's hand checks: forward = number of
 # reapable VMAs, reverse = 1. ptl: every VMA has its own lock, so the same numbers.
 SHARED_KINDS_EXPECTED = {
     "private": ([2], {("forward", "vma"): 1, ("reverse", "vma"): 1,
@@ -760,7 +760,7 @@ SHARED_KINDS_EXPECTED = {
 @pytest.mark.parametrize("rule", ["private", "writable", None])
 def test_maps_shared_rule_hand_counts(tmp_path, capsys, rule):
     path = write_layout(tmp_path / "kinds.maps", SHARED_KINDS)
-    effective = rule or "private"  # no option: MODEL.md 1's rule
+    effective = rule or "private"  # no option: docs/model.md §1's rule
     reapable, expected = SHARED_KINDS_EXPECTED[effective]
     assert [i for i, (_, _, ok) in enumerate(spec_by_rule(SHARED_KINDS, effective))
             if ok] == reapable
@@ -777,7 +777,7 @@ def test_maps_shared_rule_hand_counts(tmp_path, capsys, rule):
                                                             reverse=order == "reverse")
         assert replay_witness(model, data["witness"]) == want
         assert brute_max(model) == want
-    assert expected[("forward", "vma")] == len(reapable)  # MODEL.md 3
+    assert expected[("forward", "vma")] == len(reapable)  # docs/model.md §3
     assert expected[("reverse", "vma")] == 1
 
 

@@ -65,7 +65,7 @@ def test_sparse_matches_graph_on_random_layouts(seed):
 
 @pytest.mark.parametrize("seed", range(20))
 def test_vma_granularity_hand_checks(seed):
-    """MODEL.md 3: vma forward = reapable VMAs; vma reverse = 1 if any is reapable."""
+    """docs/model.md §3: vma forward = reapable VMAs; vma reverse = 1 if any is reapable."""
     rng = random.Random(5000 + seed)
     layout = random_layout(rng, rng.randint(1, 40))
     reapable = sum(1 for v in layout.vmas if v.reapable)
@@ -206,7 +206,7 @@ def _shared_rule_layout(rng, n):
 @pytest.mark.parametrize("seed", range(30))
 def test_writable_rule_engines_and_hand_checks(seed):
     """Under --maps-shared-rule writable the reaper walks exactly the VMAs the rule names
-    (counted here independently), the engines agree, and MODEL.md 3's vma hand checks
+    (counted here independently), the engines agree, and docs/model.md §3's vma hand checks
     hold: forward = number of reapable VMAs, reverse = 1."""
     rng = random.Random(9000 + seed)
     layout = _shared_rule_layout(rng, rng.randint(1, 8))

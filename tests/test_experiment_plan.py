@@ -86,7 +86,7 @@ def test_choose_offset_leaves_the_victim_between_the_layouts_vmas():
 
 
 def test_model_bound_vma_granularity_by_hand():
-    """N reapable VMAs: opposite walks cross once (MODEL.md 3: reverse gives 1); with two
+    """N reapable VMAs: opposite walks cross once (docs/model.md §3: reverse gives 1); with two
     reapers, exit_mmap crosses each once and the reapers, going the same way, can meet in
     every VMA: 1 + 1 + N."""
     n = 7

@@ -1,6 +1,6 @@
 """Issue 10, sections 1, 3 and 7 (parser kinds): inputs that are not layouts, page sizes,
 and input that costs more than its size. Expected values are worked out by hand from
-MODEL.md and KERNEL.md, next to each assertion.
+docs/model.md and docs/kernel.md, next to each assertion.
 """
 from __future__ import annotations
 

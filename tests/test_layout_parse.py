@@ -1,4 +1,4 @@
-"""Parsing /proc/PID/maps and /proc/PID/smaps text (MODEL.md sections 1 and 6).
+"""Parsing /proc/PID/maps and /proc/PID/smaps text (docs/model.md §1, §6).
 
 Every expected value here is written out by hand from the contract; nothing is derived
 from the parser's own output.
@@ -191,7 +191,7 @@ def test_ptl_pages_default_shift_is_21():
     assert list(Vma(0x7F0000000000, 0x7F0000001000, "rw-p").ptl_pages()) == [0x7F0000000000 >> 21]
 
 
-# --- bad input (MODEL.md 6) -----------------------------------------------------------------
+# --- bad input (docs/model.md §6) ---------------------------------------------------------
 
 GOOD = "1000-2000 rw-p 00000000 00:00 0\n"
 
@@ -340,7 +340,7 @@ def test_unknown_flag_mnemonic_from_the_kernel_is_accepted():
     assert layout.vmas[0].reapable  # none of ht, pf, sh
 
 
-# --- plain maps `s` is VM_MAYSHARE: --maps-shared-rule (README choices) --------------------
+# --- plain maps `s` is VM_MAYSHARE: --maps-shared-rule (docs/model.md §1) --------------------
 
 SHARED_KINDS_MAPS = """\
 00400000-00401000 r--s 00000000 08:02 11                                 /ro-file
@@ -362,7 +362,7 @@ VmFlags: rd sh mr mw me ms
 def test_maps_shared_rule_private_is_the_default():
     layout = parse_text(SHARED_KINDS_MAPS, "x.maps")
     assert layout.maps_shared_rule == "private"
-    assert layout.reapable == (2,)  # only the p VMA (MODEL.md 1)
+    assert layout.reapable == (2,)  # only the p VMA (docs/model.md §1)
     assert layout.reapable_rule == "private"
     assert [v.reapable for v in layout.vmas] == [False, False, True, False]
 

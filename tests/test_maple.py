@@ -1,6 +1,6 @@
-"""The maple-tree walks (model/maple.py) against KERNEL.md "Maple tree iterator semantics".
+"""The maple-tree walks (model/maple.py) against docs/kernel.md §2.
 
-Every expected value below is derived by hand from KERNEL.md (and lib/maple_tree.c v6.16),
+Every expected value below is derived by hand from docs/kernel.md §2 (and lib/maple_tree.c v6.16),
 never copied from the model's output. Notation: a VMA [s, e) is the tree range [s, e - 1];
 gaps are NULL ranges; MAX = ULONG_MAX = 2**64 - 1; TOP = 2**64 (an exclusive end that
 makes the VMA contain MAX).
@@ -123,8 +123,8 @@ def test_vma_at_zero_and_vma_at_top():
 
 def test_vma_at_zero_is_returned_by_both_reverse_walks():
     """V0 [0, 4096), V1 [8192, 12288): the top range is NULL [12288, MAX], so mas_prev's
-    discard drops only a gap. Both reverse walks return V1 then V0 and stop (KERNEL.md:
-    "A VMA starting at address 0 ... is returned by both reverse walks")."""
+    discard drops only a gap. Both reverse walks return V1 then V0 and stop (docs/kernel.md §2:
+    "A VMA at address 0 ... is returned by both reverse walks")."""
     lay = layout((0, PAGE), (2 * PAGE, 3 * PAGE))
     for walk in ("rev_prev", "rev_find", "rev_find_bad_last"):
         assert visits(lay, walk) == [1, 0], walk

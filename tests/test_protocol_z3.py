@@ -119,7 +119,7 @@ def test_bmc_finds_the_explorers_shortest_violation_at_its_exact_depth():
 
 def test_a_violation_without_its_trace_is_incomplete(monkeypatch):
     """Spacer shows the bug reachable, but BMC runs out of time: no `violated` without a
-    trace (MODEL.md 5)."""
+    trace (docs/model.md §5)."""
     def out_of_time(model, bad, depth, timeout_ms=None, **kw):
         return bmc.ViolationResult("unknown", depth, None, None, None, "timeout", 0.0, None)
 

@@ -1,10 +1,11 @@
-"""The Z3 proofs (src/reapcheck/prove.py and engines/z3_*.py) against KERNEL.md and MODEL.md.
+"""The Z3 proofs (src/reapcheck/prove.py and engines/z3_*.py) against docs/kernel.md and
+docs/model.md.
 
 Expected statuses come from the contract, never from the tool's output:
-- MODEL.md 4: `forward` and `rev_find` never skip; `rev_prev` skips exactly a VMA that
-  contains ULONG_MAX (KERNEL.md: the first mas_prev() discards the range at index) and
+- docs/model.md §4: `forward` and `rev_find` never skip; `rev_prev` skips exactly a VMA that
+  contains ULONG_MAX (docs/kernel.md §2: the first mas_prev() discards the range at index) and
   skips nothing when every end is at most 2**64 - 1.
-- MODEL.md 3, checks by hand: granularity vma, forward: the worst case is the number of
+- docs/model.md §3, checks by hand: granularity vma, forward: the worst case is the number of
   reapable VMAs; reverse: 1 if any VMA is reapable (so never more than one).
 The differential tests check that the Z3 encodings read the same model as the explorer:
 the symbolic walks against `maple.visits`, the symbolic tree against `maple.build`, the
@@ -41,7 +42,7 @@ K = 3  # tests use a small bound; prove() defaults to 8 (benchmarks/prove.py tim
 TOP = 2**64
 PAGE = 4096
 
-EXPECTED = {  # (status, bound) from MODEL.md 3 and 4
+EXPECTED = {  # (status, bound) from docs/model.md §3, §4
     "forward_visits_all": ("holds", "unbounded"),
     "rev_find_visits_all": ("holds", "unbounded"),
     "rev_prev_visits_all": ("violated", K),
@@ -117,7 +118,7 @@ def test_invariants_are_stated(result):
 
 
 def test_rev_prev_counterexample_reproduces_in_the_explicit_model(result):
-    """KERNEL.md: vma_prev() from ULONG_MAX discards the range containing ULONG_MAX, so a
+    """docs/kernel.md §2: vma_prev() from ULONG_MAX discards the range containing ULONG_MAX, so a
     VMA there is skipped. The counterexample must show exactly that, and maple.visits,
     fed the same layout, must skip the same VMA."""
     cex = result["claims"]["rev_prev_visits_all"]["counterexample"]
@@ -157,7 +158,7 @@ def witness_layout(w: dict) -> Layout:
 ])
 def test_witnesses_replay_and_match_the_explorer(result, claim, order, worst):
     """A witness for each n = 0..K reapable VMAs: its schedule, replayed step by step on the
-    concrete WalkProduct, collides worst(n) times (MODEL.md 3), and the graph explorer
+    concrete WalkProduct, collides worst(n) times (docs/model.md §3), and the graph explorer
     agrees that worst(n) is the maximum."""
     witnesses = result["claims"][claim]["witnesses"]
     assert [w["reapable"] for w in witnesses] == list(range(K + 1))
@@ -225,7 +226,7 @@ def test_failing_models_fail():
 
 
 def test_bad_last_walk_also_proves():
-    """rev_find_bad_last equals rev_find (KERNEL.md: `last` is never read before mas_walk
+    """rev_find_bad_last equals rev_find (docs/kernel.md §2: `last` is never read before mas_walk
     overwrites it), so its claim holds the same way."""
     assert zm.bounded_check("rev_find_bad_last", 2).status == "holds"
     assert zm.inductive_check("rev_find_bad_last").status == "holds"

@@ -225,7 +225,7 @@ def test_whole_address_space_vma_is_compact_and_fast(tmp_path, capsys, order):
 def test_vma_run_hand_case():
     """Three private VMAs, reaper reverse at granularity vma: the witness has exit_mmap
     run through VMAs 0..1 into 2 while the reaper sits in VMA 2: one collision, at the
-    enter of VMA 2 (MODEL.md 3: reverse, vma -> 1)."""
+    enter of VMA 2 (docs/model.md §3: reverse, vma -> 1)."""
     layout = Layout.checked("three", [Vma(i << 22, (i << 22) + 4096, "rw-p", lineno=i + 1)
                                       for i in range(3)])
     analysis = worst_case(layout, WalkConfig("reverse", "vma"))

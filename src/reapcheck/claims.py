@@ -1,4 +1,4 @@
-"""The review claims ledger: each claim of KERNEL.md "What reviewers claimed", checked.
+"""The review claims ledger: each claim of docs/kernel.md §11 (what reviewers claimed), checked.
 
 Every verdict is computed here from the engines' results (nothing is written down in
 advance): if a model or engine changes its answer, the ledger changes with it.

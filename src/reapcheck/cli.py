@@ -71,7 +71,7 @@ def _walk_options(p: argparse.ArgumentParser, with_order: bool = True) -> None:
 def _maps_shared_rule_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maps-shared-rule", choices=MAPS_SHARED_RULES, default=None,
                    help="which VMAs without VmFlags (plain maps) the reaper takes: private "
-                        "(default, MODEL.md 1): 4th permission character p; writable: also "
+                        "(default, docs/model.md §1): 4th permission character p; writable: also "
                         "s without w (maps' s is VM_MAYSHARE; a read-only shared file "
                         "mapping may lack VM_SHARED). smaps VmFlags are always exact")
 
@@ -180,7 +180,7 @@ def _seconds(text: str) -> float:
 
 def load_layout(name: str, maps_shared_rule: str | None = None) -> Layout:
     """A file path, or bundled/NAME for a layout shipped with reapcheck; VMAs without
-    VmFlags judged by `maps_shared_rule` (None: MODEL.md 1's default, private)."""
+    VmFlags judged by `maps_shared_rule` (None: docs/model.md §1's default, private)."""
     if name.startswith(bundled.PREFIX) and not os.path.exists(name):
         if name not in bundled.names():
             raise LayoutError(name, None, "no such bundled layout (have: "

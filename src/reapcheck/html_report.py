@@ -230,7 +230,7 @@ def _layout_vmas(layout) -> list[_Vma]:
             size = None
         if "reapable" in v:
             reapable = bool(v["reapable"])
-        elif v.get("flags") is not None:  # smaps VmFlags (MODEL.md 1)
+        elif v.get("flags") is not None:  # smaps VmFlags (docs/model.md §1)
             reapable = not ({"ht", "pf", "sh"} & set(v["flags"]))
         elif len(perms) >= 4:
             reapable = perms[3] == "p"

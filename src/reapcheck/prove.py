@@ -23,7 +23,7 @@ output, so the rest is deterministic. Its `status` and `bound` say what is estab
 | violated | K | the bounded check found a violation: `counterexample` shows it |
 | unknown | K | neither: a solver timeout/unknown, or an invariant that is not inductive |
 
-`unknown` is never reported as `holds`: every query's unknown stays unknown (MODEL.md 5),
+`unknown` is never reported as `holds`: every query's unknown stays unknown (docs/model.md §5),
 and a failed induction is incomplete, not a proof. The entry also carries `bounded`
 ({"status", "k", "reason"}) and `inductive` ({"status", "reason"}, or None when not
 attempted), and for the collision claims `witnesses` (one per n = 0..K: the layout, the
@@ -138,7 +138,7 @@ def _witnesses(order: str, k: int, expect, timeout_s) -> list[dict]:
 
 def _collision_assumptions(order: str) -> list[str]:
     direction = "decreasing" if order == "reverse" else "increasing"
-    return ["granularity vma (MODEL.md 3): a collision is a step into a state where both "
+    return ["granularity vma (docs/model.md §3): a collision is a step into a state where both "
             "are inside the same VMA",
             "exit_mmap visits every VMA ascending; the reaper visits the reapable VMAs "
             f"in {order} order",

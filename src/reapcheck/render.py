@@ -15,7 +15,7 @@ def reduction(forward: int, reverse: int) -> str:
 # What each `reapable_rule` (Layout.reapable_rule) means, for the notes under tables.
 REAPABLE_RULES = {
     "vmflags": "smaps VmFlags: none of ht, pf, sh (exact)",
-    "private": "plain maps: 4th permission character p (MODEL.md 1)",
+    "private": "plain maps: 4th permission character p (docs/model.md §1)",
     "writable": "plain maps: p, or s without w (--maps-shared-rule writable)",
 }
 

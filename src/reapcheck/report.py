@@ -66,7 +66,7 @@ LIMITS = [
     "optional stuck writer touch the mm; page faults, khugepaged and mmu notifiers' "
     "own work are outside the model. The mmu-notifier failure is a free choice.",
     "The gate VMA: [vsyscall] lines (x86-64's gate area, not in the maple tree) are left "
-    "out of the layout by name (MODEL.md 1). On 32-bit ARM kernels the gate area is "
+    "out of the layout by name (docs/model.md §1). On 32-bit ARM kernels the gate area is "
     "[vectors], which stays a VMA here (for compat tasks on arm64 it is a real VMA).",
 ]
 
@@ -278,7 +278,7 @@ def render_markdown(data: dict, pairs) -> str:
             out.append("    " + line.replace("\n", "\n    ") if "\n" in line else _item(line))
         out += ["", f"    {claim['command']}", ""]
     out += ["## 3. Worst-case collisions on the bundled layouts", "",
-            _wrap("Exact maximum over all schedules (MODEL.md section 3), exit_mmap "
+            _wrap("Exact maximum over all schedules (docs/model.md §3), exit_mmap "
                   "ascending, PMD shift 21. vma: both inside the same VMA. ptl: one walker "
                   "waits for a PTE lock the other holds. Reduction = forward / reverse."),
             "", compare_table(pairs, fmt="github"), "",

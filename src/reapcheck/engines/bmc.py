@@ -84,7 +84,7 @@ class MaxWeightResult:
     status: ``holds`` (the solver proved `max_weight` optimal) or ``unknown`` (the solver
     gave up: `reason_unknown` says why; no number is given). `complete` says whether
     `depth` covers every run of the model (proved: no action is enabled at time `depth`);
-    `verdict` combines both into MODEL.md's vocabulary. `width`: the bit-vector width the
+    `verdict` combines both into docs/model.md §5's vocabulary. `width`: the bit-vector width the
     answer was computed in (None: unbounded Ints); exact either way.
     """
 

@@ -14,7 +14,7 @@ The same model (model/protocol.py) and the same property predicates
    trace (the same length as the explicit checker's breadth-first trace).
 3. A timeout or a solver giving up is ``unknown``, never ``holds``. When Spacer shows a
    violation but BMC runs out of time before the trace, the verdict is ``incomplete``
-   (MODEL.md 5: `violated` comes with a trace).
+   (docs/model.md §5: `violated` comes with a trace).
 
 The `at_terminal` properties (no_deadlock, reaper_terminates) speak about the end of
 every schedule; that every schedule ends is proved once per model (chc.prove_progress:
@@ -101,7 +101,7 @@ def _check_one(model, prop, terminates: str, timeout_s, known):
     if found.status == "holds" and found.complete:
         raise AssertionError(f"{prop.name}: Spacer found a violation that BMC proves absent")
     # Spacer shows a violation reachable, but BMC ran out of time before the shortest
-    # run: MODEL.md 5 gives `violated` only with a trace, so a limit stopped this search.
+    # run: docs/model.md §5 gives `violated` only with a trace, so a limit stopped this search.
     return "incomplete", None, {**note, "reason_no_trace": found.reason_unknown
                                 or f"no run of at most {found.depth} steps reached it",
                                 "spacer": "violated"}

@@ -8,7 +8,7 @@ counterexamples and witnesses that prove.py prints are reproducible.
 
 `result` is z3.sat, z3.unsat or z3.unknown (a timeout, or a solver giving up): callers turn
 unsat of a negated claim into `holds`, sat into `violated`, and unknown into `unknown`,
-never into `holds` (MODEL.md 5).
+never into `holds` (docs/model.md §5).
 """
 from __future__ import annotations
 

@@ -31,12 +31,12 @@ SCHEMA_VERSION = 1
 LOCK_FILE = Path("/run/lock/reapcheck-experiment.lock")
 VICTIM_OWN_VMAS = 200  # room for the victim interpreter's own mappings (about 60)
 MAX_ATTEMPTS_PER_RUN = 3  # a run whose every release found no mm (ESRCH) is tried again
-# What a PTE-lock fidelity violation puts in doubt (docs: MODEL.md 3, KERNEL.md).
+# What a PTE-lock fidelity violation puts in doubt (docs/model.md §3, docs/kernel.md §7).
 SUSPECTS = (
-    "MODEL.md 3: one lock acquisition per (VMA, page table) item. KERNEL.md: "
+    "docs/model.md §3: one lock acquisition per (VMA, page table) item. docs/kernel.md §7: "
     "zap_pte_range() drops and retakes the PTE lock on need_resched() or a full TLB "
     "batch, so one item can contend more than once.",
-    "KERNEL.md: with split PTE ptlocks one lock per page-table page; without "
+    "docs/kernel.md §7: with split PTE ptlocks one lock per page-table page; without "
     "CONFIG_SPLIT_PTE_PTLOCKS every page table shares mm->page_table_lock.",
     "The pair bound: with walkers `same` the model adds the worst cases of the three "
     "pairs (exit_mmap with each reaper, and the reapers with each other).",
@@ -148,7 +148,7 @@ def check_limits(plan, options: Options) -> None:
 def model_bound(layout: Layout, walkers: str, pmd_shift: int, cache: dict) -> dict:
     """The model's worst case for the walkers used, on the read-back layout.
 
-    `opposite`: exit_mmap forward, the reaper reverse (MODEL.md 3). `same`: exit_mmap and
+    `opposite`: exit_mmap forward, the reaper reverse (docs/model.md §3). `same`: exit_mmap and
     two reapers, all three pairs added up: exit_mmap with each reaper (forward vs
     reverse) and the two reapers (both reverse, the first one's items taken as every
     VMA: more items can only raise the worst case, so the sum stays an upper bound).

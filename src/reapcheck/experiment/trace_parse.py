@@ -4,7 +4,7 @@ by lock, and mmap_lock waits. Pure text in, data out: runs anywhere, without roo
 The mapping from trace events to the model, in one place:
 - `lock:contention_begin` (kernel/locking/qspinlock.c, rwsem.c) followed by its stack is
   one contention; the first frame above the lock primitives names the lock:
-  `__pte_offset_map_lock` is the PTE page-table lock that MODEL.md 3 calls a ptl item's
+  `__pte_offset_map_lock` is the PTE page-table lock that docs/model.md §3 calls a ptl item's
   lock (mm/pgtable-generic.c); `pmd_lock` and friends the PMD lock; the mmap_lock is the
   rwsem taken in exit_mmap(), exit_mm() or process_mrelease(); `folio_lruvec_lock*` and
   the folio-release paths the lruvec lock (mm/swap.c); the page allocator's free paths the
