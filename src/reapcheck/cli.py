@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +30,36 @@ from .collision_replay import KIND as COLLISIONS_KIND, WitnessMismatch, replay_c
 from .traces import TraceError, itf_json, load_json, load_trace, replay_trace, trace_json
 from .verify import VERIFY_ENGINES, verify, verification_json
 from .verify import render as render_verification
+
+
+# Exit status of every command (README "Exit status"): 0 as expected, 1 violated, 2 bad
+# input (or an output that cannot be written), 3 incomplete or unknown; 4 an internal
+# error; 130 and 143 after SIGINT and SIGTERM.
+EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_INTERNAL = range(5)
+
+
+def _version() -> str:
+    """The installed package's version (its metadata), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("reapcheck")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: read the package metadata only when asked (about 50 ms)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print reapcheck's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"reapcheck {_version()}")
+        parser.exit()
 
 
 class UsageError(Exception):
@@ -79,7 +110,10 @@ def _maps_shared_rule_option(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reapcheck", description=(
         "Model checker for the OOM reaper's VMA walk order against exit_mmap(). "
-        "With no command: compare both orders on the bundled real layouts."))
+        "With no command: compare both orders on the bundled real layouts."),
+        epilog="exit status: 0 as expected, 1 a property or claim violated, 2 bad input, "
+               "3 incomplete or unknown, 4 internal error (README \"Exit status\")")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("collisions", help="exact worst-case collisions for one layout and walk")
@@ -408,24 +442,29 @@ def cmd_iterate(args) -> int:
 
 
 def cmd_prove(args) -> int:
-    from .prove import prove
+    from .prove import EXPECTED as EXPECTED_CLAIMS, prove
+    from .prove import counterexample_text as prove_counterexample_text
+    from .prove import exit_status as prove_exit_status, verdict as claim_verdict
 
     result = prove(timeout_s=args.timeout)
+    for name, c in result["claims"].items():  # against what each claim should give
+        c["expected"], c["verdict"] = EXPECTED_CLAIMS[name], claim_verdict(name, c)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        rows = [[name, c["status"], c["bound"], "; ".join(c.get("assumptions") or []) or "-",
+        rows = [[name, c["status"], c["bound"], f"{c['expected']}: {c['verdict']}",
+                 "; ".join(c.get("assumptions") or []) or "-",
                  f"{c.get('seconds', 0):.1f}"] for name, c in result["claims"].items()]
         from tabulate import tabulate  # 80 ms to import: only for tables
 
-        print(tabulate(rows, headers=["claim", "status", "bound", "assumptions", "seconds"]))
+        print(tabulate(rows, headers=["claim", "status", "bound", "expected", "assumptions",
+                                      "seconds"]))
         for name, c in result["claims"].items():
             if c.get("invariant"):
                 print(f"\n{name}: invariant: {c['invariant']}")
             if c.get("counterexample"):
-                print(f"\n{name}: counterexample: {json.dumps(c['counterexample'])}")
-    statuses = {c["status"] for c in result["claims"].values()}
-    return 3 if "unknown" in statuses else 0
+                print(f"\n{name}: counterexample: {prove_counterexample_text(c)}")
+    return prove_exit_status(result)  # 0 as expected, 1 unexpected, 3 unknown/up to K
 
 
 def cmd_experiment(args) -> int:
@@ -471,6 +510,11 @@ def main(argv=None, parser=None) -> int:
     except KeyboardInterrupt:
         print("reapcheck: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # noqa: BLE001 - a bug: never exit 1, which means "violated"
+        traceback.print_exc()
+        print("reapcheck: internal error (a bug; the traceback above says where)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def _silence_stdout() -> None:
