@@ -99,6 +99,17 @@ def _walk_options(p: argparse.ArgumentParser, with_order: bool = True) -> None:
     _maps_shared_rule_option(p)
 
 
+def _quiet_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (default: redrawn on a terminal; elsewhere "
+                        "one line every 10 s once a run has taken 5 s)")
+
+
+def _progress(args, label: str = "") -> Progress:
+    """This command's progress on stderr (progress.py), silenced by --quiet."""
+    return Progress(label, quiet=args.quiet)
+
+
 def _maps_shared_rule_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maps-shared-rule", choices=MAPS_SHARED_RULES, default=None,
                    help="which VMAs without VmFlags (plain maps) the reaper takes: private "
@@ -126,11 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--witness", choices=WITNESS_FORMS, default="auto",
                    help="with --json: full (every step), compact (steps and runs of steps), "
                         f"auto (full up to {FULL_WITNESS_LIMIT:,} steps; default)")
+    _quiet_option(p)
 
     p = sub.add_parser("compare", help="both orders x both granularities, side by side")
     p.add_argument("layouts", nargs="*", help="layout files (default: every bundled layout)")
     _walk_options(p, with_order=False)
     p.add_argument("--json", action="store_true", help="print a JSON list of results")
+    _quiet_option(p)
 
     p = sub.add_parser("generate", help="write a synthetic layout in smaps format")
     p.add_argument("vmas", type=int, help="number of VMAs")
@@ -170,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace-out", metavar="FILE",
                    help="write the shortest counterexample as JSON (and FILE's .itf.json twin)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _quiet_option(p)
 
     p = sub.add_parser("replay", help="re-execute a trace or witness against the model")
     p.add_argument("trace", help="a trace JSON written by verify --trace-out, or the JSON "
@@ -184,11 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive, metavar="S", default=120,
                    help="solver budget per claim in seconds (default 120); out of time is unknown")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _quiet_option(p)
 
     add_experiment_parser(sub, _positive)
 
     p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
     p.add_argument("--out", default="results", help="output directory (default: results)")
+    _quiet_option(p)
     return parser
 
 
@@ -225,6 +241,42 @@ def load_layout(name: str, maps_shared_rule: str | None = None) -> Layout:
     return layout if maps_shared_rule is None else layout.with_maps_shared_rule(maps_shared_rule)
 
 
+def _own_process(path: str) -> bool:
+    """Is `path` a file of reapcheck's own process: under /proc/self/, /proc/thread-self/
+    or /proc/<our pid>/ (after symlinks, so a link to one counts too)?"""
+    own = f"/proc/{os.getpid()}"
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return False
+    return real == own or real.startswith(own + "/")
+
+
+def _input_warnings(names, layouts=None) -> list[str]:
+    """Where the input misleads (issue 11): a file of reapcheck's own process, and
+    layouts without VmFlags (plain maps), whose reapable count smaps may contradict."""
+    lines = [f"reapcheck: warning: {name} is reapcheck's own process (pid {os.getpid()}), "
+             "not the process you may mean: give /proc/PID/smaps of that process"
+             for name in names if _own_process(name)]
+    for name, layout in zip(names, layouts or ()):
+        plain = layout.plain_vmas
+        if plain == 0 or (name.startswith(bundled.PREFIX) and not os.path.exists(name)):
+            continue  # VmFlags on every VMA, or a bundled layout (README "Bundled layouts")
+        what = ("is a plain maps file" if plain == len(layout) else
+                f"has {plain} of {len(layout)} VMAs without a VmFlags line")
+        lines.append(f"reapcheck: warning: {name} {what}: maps cannot show VmFlags pf "
+                     "(VM_PFNMAP) or ht (VM_HUGETLB), so the reapable count may differ from "
+                     "the same process's smaps (e.g. [vvar] is pf); smaps is exact")
+    return lines
+
+
+def _warn(lines) -> None:
+    """Warnings on stderr, printed once every input has been checked (so a bad input
+    stays one line of stderr)."""
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
 def _warn_unused_rule(layouts, rule: str | None) -> None:
     """--maps-shared-rule given, but some layouts have VmFlags on every VMA: say it
     changes nothing there (smaps `sh` is exact) instead of ignoring it silently."""
@@ -247,7 +299,7 @@ def cmd_collisions(args) -> int:
     _warn_unused_rule([layout], args.maps_shared_rule)
     shift = resolve_pmd_shift(layout, args.pmd_shift)
     config = WalkConfig(args.order, args.granularity, shift, args.exit_order)
-    progress = Progress(f"{layout.path} {args.order}/{args.granularity}")
+    progress = _progress(args, f"{layout.path} {args.order}/{args.granularity}")
     analysis = worst_case(layout, config, args.engine, progress)
     progress.close()
     if args.json:
@@ -263,14 +315,17 @@ def cmd_compare(args) -> int:
                for name in names]  # every input checked before any work
     _warn_unused_rule(layouts, args.maps_shared_rule)
     shifts = [resolve_pmd_shift(layout, args.pmd_shift) for layout in layouts]
+    progress = _progress(args, "compare")
     rows = [pair for layout, shift in zip(layouts, shifts)
-            for pair in compare_pairs([layout], shift, args.exit_order, Progress)]
+            for pair in compare_pairs([layout], shift, args.exit_order, progress.stage)]
+    progress.close()
     if args.json:
         print(json.dumps([summary_json(a) for pair in rows for a in pair], indent=1))
     else:
         print(render.compare_table(rows))
         print(_shift_note(layouts, shifts, args.pmd_shift is None))
         print(render.rule_legend(layout.reapable_rule for layout in layouts))
+        print(render.compare_legend(args.exit_order))
     return 0
 
 
@@ -319,7 +374,7 @@ def cmd_verify(args) -> int:
         for path in _trace_paths(args.trace_out):
             outputs.check_file(path)
     config = ProtocolConfig(args.walk, args.mutant, args.stuck_writer, args.mrelease)
-    progress = Progress(f"verify {layout.path}")
+    progress = _progress(args, f"verify {layout.path}")
     stop = StopRequest()
     with _stop_on_signals(stop, args.engine == "explicit"):
         result = verify(layout, config, args.engine, args.max_states,
@@ -446,7 +501,9 @@ def cmd_prove(args) -> int:
     from .prove import counterexample_text as prove_counterexample_text
     from .prove import exit_status as prove_exit_status, verdict as claim_verdict
 
-    result = prove(timeout_s=args.timeout)
+    progress = _progress(args, "prove")
+    result = prove(timeout_s=args.timeout, progress=progress)
+    progress.close()
     for name, c in result["claims"].items():  # against what each claim should give
         c["expected"], c["verdict"] = EXPECTED_CLAIMS[name], claim_verdict(name, c)
     if args.json:
@@ -477,7 +534,9 @@ def cmd_report(args) -> int:
     from .report import write_report
 
     outputs.check_directory(args.out)  # before minutes of work
-    write_report(Path(args.out), progress_factory=Progress)
+    progress = _progress(args, "report")
+    write_report(Path(args.out), progress_factory=progress.stage)
+    progress.close()
     return 0
 
 

@@ -241,16 +241,19 @@ def _forward_claim(k: int, timeout_s) -> dict:
     }
 
 
-def prove(timeout_s: float | None = None, k: int = 8) -> dict:
+def prove(timeout_s: float | None = None, k: int = 8, progress=None) -> dict:
     """Check every claim in CLAIMS for layouts of up to k VMAs and for any number.
 
     Returns {"version", "k", "timeout_s", "claims": {name: entry}}; see the module
     docstring for an entry's fields. `timeout_s` bounds each Z3 query (None: no limit).
+    `progress(done, total)`, if given, is called before each claim.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     claims = {}
-    for name in CLAIMS:
+    for number, name in enumerate(CLAIMS):
+        if progress is not None:
+            progress(number, len(CLAIMS))
         if name in ITERATOR_CLAIMS:
             claims[name] = _iterator_claim(name, k, timeout_s)
         elif name == "reverse_one_vma_collision":

@@ -1,8 +1,15 @@
 """Text renderings of collision results (data in, plain text out; 80 columns)."""
 from __future__ import annotations
 
+from fractions import Fraction
+import math
+import textwrap
+
 from .collisions import Analysis
 from .engines.witness import collision_steps
+from .witness_text import snippet
+
+EXACT_DIGITS = 15  # counts below 10**EXACT_DIGITS are printed whole, larger ones rounded
 
 
 def reduction(forward: int, reverse: int) -> str:
@@ -34,13 +41,40 @@ def rule_legend(rules) -> str:
                                        for rule in dict.fromkeys(rules))
 
 
+def scientific(n: int) -> tuple[str, int]:
+    """(mantissa, exponent) of a positive integer n rounded to two significant digits:
+    n ~ mantissa * 10**exponent, 1.0 <= mantissa < 10. The float log10 only guesses the
+    exponent; integer arithmetic fixes it and rounds (no int-to-str: Python refuses that
+    past 4,300 digits)."""
+    if n <= 0:
+        raise ValueError(f"want a positive integer, not {n}")
+    exponent = int(math.log10(n))  # may be off by one for huge n: corrected below
+    while 10 ** exponent > n:
+        exponent -= 1
+    while 10 ** (exponent + 1) <= n:
+        exponent += 1
+    tenths = round(Fraction(10 * n, 10 ** exponent))  # 10..100, half to even
+    if tenths == 100:
+        tenths, exponent = 10, exponent + 1
+    return f"{tenths // 10}.{tenths % 10}", exponent
+
+
+def count_text(n: int, noun: str) -> str:
+    """A count for text output: whole (thousands separated) below 10**EXACT_DIGITS, else
+    as an order of magnitude, `about 10^399 schedules (4.1e399)`. JSON keeps the integer."""
+    if n < 10 ** EXACT_DIGITS:
+        return f"{n:,} {noun}"
+    mantissa, exponent = scientific(n)
+    return f"about 10^{exponent} {noun} ({mantissa}e{exponent})"
+
+
 def collision_summary(analysis: Analysis) -> str:
     """A few lines for `reapcheck collisions` without --json."""
     layout, cfg, res = analysis.layout, analysis.model.config, analysis.result
     hits = collision_steps(analysis.checked(), 12)  # from the runs: never step by step
     shown = ", ".join(map(str, hits)) + (", ..." if res.max_collisions > 12 else "")
     gran = f"ptl (PMD shift {cfg.pmd_shift})" if cfg.granularity == "ptl" else "vma"
-    schedules = "" if res.schedules is None else f", {res.schedules} schedules"
+    schedules = "" if res.schedules is None else f", {count_text(res.schedules, 'schedules')}"
     lines = [
         f"layout:      {layout.path}: {len(layout)} VMAs, "
         f"{len(analysis.model.items[1].vmas)} reapable",
@@ -49,10 +83,30 @@ def collision_summary(analysis: Analysis) -> str:
         f"items:       exit_mmap {len(analysis.model.items[0])}, "
         f"reaper {len(analysis.model.items[1])}",
         f"worst case:  {res.max_collisions} collisions over all schedules",
-        f"engine:      {res.engine}: {res.states} states, {res.transitions} transitions{schedules}",
+        f"engine:      {res.engine}: {count_text(res.states, 'states')}, "
+        f"{count_text(res.transitions, 'transitions')}{schedules}",
         f"witness:     {analysis.witness_length} steps; collisions at steps {shown or 'none'}",
     ]
+    lines += snippet(analysis.model, analysis.checked(), analysis.witness_length)
     return "\n".join(lines)
+
+
+def compare_legend(exit_order: str = "forward") -> str:
+    """The lines under a compare table: what its numbers count and what reduction means."""
+    exit_walk = {"forward": "upward, as the kernel does",
+                 "reverse": "downward (--exit-order reverse)"}[exit_order]
+    notes = [
+        "collision (properties/collisions.py, docs/model.md §3): vma = a step into a state "
+        "where both walkers are inside the same VMA; ptl = a step from a state where no "
+        "walker waits into one where a walker waits for a page-table (PTE) lock the "
+        "other holds",
+        "forward, reverse = the most collisions over all schedules, the reaper walking "
+        f"the VMAs upward (before v6.18) or downward (v6.18); exit_mmap walks {exit_walk}",
+        "reduction = forward / reverse: how many times fewer collisions the reverse walk "
+        "allows at worst; all = reverse is 0 and forward is not; - = both are 0",
+    ]
+    return "\n".join(line for note in notes
+                     for line in textwrap.wrap(note, 80, subsequent_indent="  "))
 
 
 def compare_rows(pairs) -> list[list]:

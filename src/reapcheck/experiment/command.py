@@ -6,12 +6,12 @@ import gzip
 import os
 from dataclasses import replace
 import json
-import sys
 from pathlib import Path
 
 from .. import outputs
 from ..model.layout import LayoutError
 from ..model.synthetic import SyntheticSpec, generate, parse_range
+from ..progress import Progress
 from .options import DEFAULT_LAYOUT, DEFAULT_RUNS
 from .plan import PlanError
 from .render import render
@@ -142,7 +142,9 @@ def command(args, load_layout) -> int:
                                   f"must be between 0 and {MAX_THREADS}")
             options = Options(walkers, args.runs, args.resident, args.max_resident,
                               not args.no_trace, args.victim_threads)
-            experiment = run_experiment(layout, options, _progress())
+            progress = Progress("experiment runs", quiet=args.quiet)
+            experiment = run_experiment(layout, options, progress)
+            progress.close()
             record = experiment.data
     except (KernelSupportError, PlanError, VictimError, TraceFormatError) as err:
         raise LayoutError("experiment", None, str(err)) from None
@@ -154,15 +156,3 @@ def command(args, load_layout) -> int:
         print(render(record))
     return {"conforms": 0, "untraced": 0, "violation": 1, "no_race": 3,
             "incomplete": 3}[record["verdict"]]
-
-
-def _progress():
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done, total):
-        sys.stderr.write(f"\rexperiment: run {done}/{total}\x1b[K")
-        sys.stderr.flush()
-        if done >= total:
-            sys.stderr.write("\r\x1b[K")
-    return show

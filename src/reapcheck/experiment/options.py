@@ -37,6 +37,9 @@ def add_parser(sub, positive) -> None:
                    help="classify a recorded experiment (FILE written by --out) again; "
                         "needs no root")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (default: redrawn on a terminal; elsewhere "
+                        "one line every 10 s once a run has taken 5 s)")
     p.add_argument("--out", metavar="FILE",
                    help="write the JSON object to FILE and every run's raw trace to "
                         "FILE's .trace.gz twin")
