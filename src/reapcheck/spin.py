@@ -31,18 +31,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .model.action import Action
-from .model.layout import Layout
-from .model.protocol import VARIABLES, Protocol, ProtocolConfig
+from .model.layout import Layout, LayoutError
+from .model.smaps import read_text
+from .model.protocol import Protocol, ProtocolConfig
 from .model.walks import WalkConfig
-from .promela import (Export, export_collisions, export_protocol, read_meta)
+from .promela import Export, export_collisions, export_protocol, read_meta
 from .properties.protocol import BY_NAME, PROPERTIES
-from .traces import layout_from_json, trace_json
+from .traces import TraceError, layout_from_json, trace_json
 
 GCC_FAST = ("-O0",)  # tests: compiling dominates (about 0.5 s CPU), runs are tiny
 GCC_BENCH = ("-O2",)  # the header's command; about 1.5 s to compile, faster pan
 ERROR = re.compile(r"^pan:\d+: (.*?) \(at depth \d+\)$", re.M)
 ASSERTION = "assertion violated "
-TRAIL_STEP = re.compile(r"^\s*(\d+):\s+proc\s+(\d+) \((\S+?):\d+\) (\S+):(\d+) \(state \d+\)",
+# an executed statement: "  14:\tproc  2 (oom_reaper:1) m.pml:96 (state 33)\t[...]" (the
+# process list printed after the trail ends has no "[statement]")
+TRAIL_STEP = re.compile(r"^\s*(\d+):\s+proc\s+(\d+) \((\S+?):\d+\) (\S+):(\d+) \(state \d+\)\s+\[",
                         re.M)
 LABEL = re.compile(r"/\* (action|property) (\w+) \*/\s*$")
 
@@ -265,7 +268,7 @@ def trail_steps(spin_output: str, model_text: str) -> tuple[list[str], str | Non
     `spin -t -p`'s listing. A d_step prints one line per statement, all with its step
     number; each step number with an action line is one model action."""
     where = labels(model_text)
-    actions, prop, last_step = [], None, None
+    actions, last_step = [], None
     for m in TRAIL_STEP.finditer(spin_output):
         step, line = int(m.group(1)), int(m.group(5))
         kind, name = where.get(line, (None, None))
@@ -273,28 +276,32 @@ def trail_steps(spin_output: str, model_text: str) -> tuple[list[str], str | Non
             actions.append(name)
             last_step = step
         elif kind == "property":
-            prop = name
-    return actions, prop
+            return actions, name  # the monitor fired: pan stopped here
+    return actions, None
 
 
 def import_trail(model_path: str, trail_path: str | None = None) -> dict:
     """A protocol export's SPIN trail as reapcheck's trace JSON (traces.trace_json,
     engine "spin"), every step re-executed on the Python model first.
 
-    Raises ValueError for a file that is not a protocol export or a trail whose steps the
-    model does not take (with the step), SpinUnavailable without spin.
+    Raises LayoutError (exit 2) for a file that is not a protocol export or a missing
+    trail, SpinUnavailable without spin, TraceError (exit 1) for a trail whose steps the
+    model does not take or whose end does not violate the property its monitor named.
     """
-    text = Path(model_path).read_text()
-    meta = read_meta(text, model_path)
+    text = read_text(model_path, model_path)
+    try:
+        meta = read_meta(text, model_path)
+    except ValueError as err:
+        raise LayoutError(model_path, None, str(err).removeprefix(f"{model_path}: ")) from None
     if meta.get("model") != "protocol":
-        raise ValueError(f"{model_path}: a {meta.get('model')} export; import-trail reads "
-                         "protocol exports (a collision trail is a prefix of a schedule)")
+        raise LayoutError(model_path, None, f"a {meta.get('model')} export; import-trail "
+                          "reads protocol exports")
     trail = trail_path or model_path + ".trail"
     if not os.path.isfile(trail):
-        raise ValueError(f"{trail}: no such trail file (run ./pan first; it writes "
-                         f"{os.path.basename(model_path)}.trail on an error)")
+        raise LayoutError(trail, None, "no such trail file (./pan writes "
+                          f"{os.path.basename(model_path)}.trail at a violation)")
     if shutil.which("spin") is None:
-        raise SpinUnavailable("spin not installed: it replays the trail")
+        raise SpinUnavailable("spin not installed: it replays the trail (apt-get install spin)")
     with tempfile.TemporaryDirectory(prefix="reapcheck-trail-") as tmp:
         # spin -t reads the model and MODEL.trail from one directory
         shutil.copy(model_path, Path(tmp) / "model.pml")
@@ -302,7 +309,7 @@ def import_trail(model_path: str, trail_path: str | None = None) -> dict:
         done = _run(["spin", "-t", "-p", "model.pml"], tmp, "spin -t")
     actions, prop = trail_steps(done.stdout, text)
     if prop is None:
-        raise ValueError(f"{trail}: the trail ends without a property's assertion")
+        raise TraceError(f"{trail}: the trail ends without a property's assertion")
     layout = layout_from_json(meta["layout"], model_path)
     model = Protocol(layout, ProtocolConfig(**meta["config"]))
     by_name = {a.name: a for a in model.actions}
@@ -310,12 +317,12 @@ def import_trail(model_path: str, trail_path: str | None = None) -> dict:
     for number, name in enumerate(actions, start=1):
         action: Action | None = by_name.get(name)
         if action is None or not model.guard(state, action):
-            raise ValueError(f"{trail}: step {number}: {name} is not enabled in the model")
+            raise TraceError(f"{trail}: step {number}: {name} is not enabled in the model")
         after = model.update(state, action)
         trace.append((action, state, after))
         state = after
     if BY_NAME[prop].holds_in(model, state):
-        raise ValueError(f"{trail}: after {len(trace)} steps {prop} still holds in the model")
+        raise TraceError(f"{trail}: after {len(trace)} steps {prop} still holds in the model")
     return trace_json(model, prop, trace, "spin")
 
 
