@@ -15,6 +15,7 @@ from . import bundled, outputs, render
 from .engines.explicit import StopRequest
 from .anonymize import anonymize
 from .experiment.options import add_parser as add_experiment_parser
+from .export_command import add_parsers as add_export_parsers
 from .collisions import (ENGINES, FULL_WITNESS_LIMIT, WITNESS_FORMS, compare_pairs,
                          summary_json, worst_case, write_json)
 from .model.layout import MAPS_SHARED_RULES, Layout, LayoutError
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     _quiet_option(p)
 
     add_experiment_parser(sub, _positive)
+    add_export_parsers(sub, _pmd_shift, _maps_shared_rule_option)
 
     p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
     p.add_argument("--out", default="results", help="output directory (default: results)")
@@ -540,9 +542,22 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export_command import cmd_export as export
+
+    return export(args, load_layout, UsageError)
+
+
+def cmd_import_trail(args) -> int:
+    from .export_command import cmd_import_trail as import_trail
+
+    return import_trail(args)
+
+
 COMMANDS = {"prove": cmd_prove, "collisions": cmd_collisions, "compare": cmd_compare, "generate": cmd_generate,
             "anonymize": cmd_anonymize, "verify": cmd_verify, "replay": cmd_replay,
-            "iterate": cmd_iterate, "report": cmd_report, "experiment": cmd_experiment}
+            "iterate": cmd_iterate, "report": cmd_report, "experiment": cmd_experiment,
+            "export": cmd_export, "import-trail": cmd_import_trail}
 
 
 def main(argv=None, parser=None) -> int:
