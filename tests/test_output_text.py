@@ -318,7 +318,9 @@ def test_cli_progress_off_a_terminal_and_quiet(capsys, monkeypatch, tmp_path, ar
     capsys.readouterr()
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert err and all(line.startswith("reapcheck: ") and line.endswith(" s)")
-                       for line in err.splitlines())
-    assert main(argv + ["--quiet"]) == 0
-    assert capsys.readouterr().err == ""
+    # big.maps is plain maps: its warning (tests/test_input_warnings.py) is not progress
+    progress = [line for line in err.splitlines() if ": warning: " not in line]
+    assert progress and all(line.startswith("reapcheck: ") and line.endswith(" s)")
+                            for line in progress)
+    assert main(argv + ["--quiet"]) == 0  # silences progress, not warnings
+    assert all(": warning: " in line for line in capsys.readouterr().err.splitlines())

@@ -257,9 +257,9 @@ def _own_process(path: str) -> bool:
 def _input_warnings(names, layouts=None) -> list[str]:
     """Where the input misleads (issue 11): a file of reapcheck's own process, and
     layouts without VmFlags (plain maps), whose reapable count smaps may contradict."""
-    lines = [f"reapcheck: warning: {name} is reapcheck's own process (pid {os.getpid()}), "
-             "not the process you may mean: give /proc/PID/smaps of that process"
-             for name in names if _own_process(name)]
+    lines = [f"reapcheck: warning: {name} belongs to reapcheck's own process (pid "
+             f"{os.getpid()}), not to the process you may mean: give /proc/PID/"
+             f"{os.path.basename(name)} of that process" for name in names if _own_process(name)]
     for name, layout in zip(names, layouts or ()):
         plain = layout.plain_vmas
         if plain == 0 or (name.startswith(bundled.PREFIX) and not os.path.exists(name)):
@@ -304,6 +304,7 @@ def cmd_collisions(args) -> int:
     progress = _progress(args, f"{layout.path} {args.order}/{args.granularity}")
     analysis = worst_case(layout, config, args.engine, progress)
     progress.close()
+    _warn(_input_warnings([args.layout], [layout]))  # after the work: an error stays one line
     if args.json:
         write_json(analysis, sys.stdout, args.witness)
     else:
@@ -321,6 +322,7 @@ def cmd_compare(args) -> int:
     rows = [pair for layout, shift in zip(layouts, shifts)
             for pair in compare_pairs([layout], shift, args.exit_order, progress.stage)]
     progress.close()
+    _warn(_input_warnings(names, layouts))
     if args.json:
         print(json.dumps([summary_json(a) for pair in rows for a in pair], indent=1))
     else:
@@ -360,6 +362,7 @@ def cmd_anonymize(args) -> int:
         outputs.check_file(args.out)
     text = read_text(args.layout, args.layout)
     _write(args.out, anonymize(text, args.layout))  # anonymize() validates before output
+    _warn(_input_warnings([args.layout]))
     return 0
 
 
@@ -384,6 +387,7 @@ def cmd_verify(args) -> int:
                         args.timeout, stop)
     progress.close()
     written = _write_trace(args, result) if args.trace_out else None
+    _warn(_input_warnings([args.layout], [layout]))
     if args.json:
         data = verification_json(result)
         if written is not None:
@@ -487,6 +491,7 @@ def cmd_replay(args) -> int:
 
 def cmd_iterate(args) -> int:
     layouts = [load_layout(name) for name in args.layouts]
+    _warn(_input_warnings(args.layouts))  # iterators visit every VMA: VmFlags do not matter
     for layout in layouts:
         visits = maple.visits(layout, args.walk)
         skipped = maple.skipped(layout, args.walk)
