@@ -39,7 +39,7 @@ def three_vmas() -> Layout:
 
 def test_snippet_of_a_hand_worked_ptl_schedule():
     """exit_mmap walks (0,2) (1,2) (1,3) (2,4); the reaper, reverse, (2,4) (1,2) (1,3) (0,2).
-    The schedule, worked by hand (MODEL.md 3, ptl):
+    The schedule, worked by hand (docs/model.md §3, ptl):
       1 R lock (2,4)   2 E lock (0,2)   3 R unlock (2,4): R's next is pt 2, held by E: C1
       4 E unlock (0,2)
       5..12 both-run over VMA 1, pt 2..3: 5 E lock 2 (R, before pt 2, waits: C2),

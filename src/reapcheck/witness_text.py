@@ -138,7 +138,7 @@ def describe(model: WalkProduct, step: ShownStep) -> tuple[str, str | None]:
 
 
 def heading(model: WalkProduct) -> str:
-    """What the shown steps' words stand for in the kernel (KERNEL.md)."""
+    """What the shown steps' words stand for in the kernel (docs/kernel.md §7)."""
     if model.exclusive:
         return ("first collisions (PTE lock: the page-table lock zap_pte_range() takes with "
                 f"pte_offset_map_lock(); page table = address >> {model.config.pmd_shift}):")
