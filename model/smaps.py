@@ -4,10 +4,16 @@ Linear in the input, with no backtracking: every regular expression here uses on
 possessive quantifiers. The common case, one VMA as the kernel prints it (show_map_vma
 and show_smap in fs/proc/task_mmu.c: a header line, then `Key:   value` lines with
 `KernelPageSize`, `Rss` and `VmFlags` in that order, each at most once), is one match of
-_VMA_BLOCK. Everything else is read by the general path: runs of field lines, then one
-line at a time through `_Parser.line`, which gives the exact file:line error. Only the
-values of `KernelPageSize:`, `Rss:` and `VmFlags:` are used; other field lines are
-checked for shape only. Only "\\n" ends a line: seq_file_path() escapes nothing else.
+_VMA_BLOCK. Faster still, one kernel prints every VMA with the same keys in the same
+order, so the keys of the first VMA make a template (`_template`, keys as literals).
+`_whole_file` reads a file that the template covers with one findall, checks each
+distinct value once and makes the VMAs column by column; anything else (a line
+outside the template, a value to check further or reject) goes to `_parse`, which
+reads one VMA at a time: the template of the last VMA's keys, else _VMA_BLOCK, else
+runs of field lines, then one line at a time through `_Parser.line`, which gives the
+exact file:line error. Only the values of `KernelPageSize:`, `Rss:` and `VmFlags:`
+are used; other field lines are checked for shape only. Only "\\n" ends a line:
+seq_file_path() escapes nothing else.
 """
 from __future__ import annotations
 
@@ -16,8 +22,12 @@ import os
 import re
 import stat
 from contextlib import contextmanager
+from functools import lru_cache, partial
+from itertools import repeat
+from operator import itemgetter
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from .layout import ADDRESS_LIMIT, Layout, LayoutError, Vma
 
@@ -36,6 +46,9 @@ _OTHERS = f"(?:(?!KernelPageSize:|Rss:|VmFlags:){_FIELD})*+"
 _VMA_BLOCK = re.compile(_HEADER + "".join(
     f"{_OTHERS}(?:{key}:((?:[ \t][^\n]*+)?+)\n)?+" for key in _BLOCK_KEYS) + _OTHERS)
 _READ_FIELD = re.compile(r"\n(VmFlags|Rss|KernelPageSize):([^\n]*+)")  # the values used
+_KEY_AT_LINE_START = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*+):", re.MULTILINE)
+_TEMPLATE_KEYS_MAX = 64  # a VMA with more field lines makes no template
+_TEMPLATES_PER_FILE = 8  # key sets tried per file; the kernel prints one
 _FIELD_SLOT = {"VmFlags": "flags", "Rss": "rss", "KernelPageSize": "page_size"}  # Vma field
 _HEX = "0123456789abcdefABCDEF"
 _MNEMONIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -225,6 +238,48 @@ class _Parser:
         return Layout.checked(self.path, self.vmas)
 
 
+class _Template(NamedTuple):
+    """The patterns for VMAs whose field lines have exactly `keys`, in that order."""
+
+    keys: tuple[str, ...]
+    match: object  # match(text, pos): the header as _HEADER, then one `Key:` line per
+    # key, each of _FIELD's shape; its groups: start, end, perms, name, then the values
+    # of the _BLOCK_KEYS present, in the order of `keys`
+    values: itemgetter  # values(m.groups()) = (start, end, perms, name, then the
+    # _BLOCK_KEYS values in _BLOCK_KEYS order, None for a key not in `keys`)
+    fields: tuple[tuple[int, str, int], ...]  # (line offset from the header, key, index
+    # in _BLOCK_KEYS) of the _BLOCK_KEYS present, in line order
+    lines: int  # lines of one match
+    tiling: re.Pattern  # `match`'s pattern or one line: findall covers any text
+
+
+@lru_cache(maxsize=16)
+def _template(keys: tuple[str, ...]) -> _Template | None:
+    """The template of `keys`; None when they name a block key twice (an error, which
+    the general path reports) or are too many."""
+    if len(keys) > _TEMPLATE_KEYS_MAX or any(keys.count(key) > 1 for key in _BLOCK_KEYS):
+        return None
+    parts, index = [_HEADER], {}
+    for key in keys:
+        if key in _BLOCK_KEYS:
+            index[key] = 4 + len(index)  # after the header's 4 groups
+            parts.append(f"{key}:((?:[ \\t][^\\n]*+)?+)\\n")
+        else:
+            parts.append(f"{key}:(?:[ \\t][^\\n]*+)?+\\n")
+    pattern = "".join(parts)
+    never = "((?!))?+"  # a group that never matches: the value of a key not in `keys`
+    values = itemgetter(0, 1, 2, 3, *(index.get(key, 4 + len(index)) for key in _BLOCK_KEYS))
+    fields = tuple(sorted((keys.index(key) + 1, key, _BLOCK_KEYS.index(key)) for key in index))
+    return _Template(keys, re.compile(pattern + never).match, values, fields, len(keys) + 1,
+                     re.compile(f"(?:{pattern})|([^\\n]*+\\n?+)"))
+
+
+def _keys_of(block: re.Match, text: str) -> tuple[str, ...]:
+    """The keys of the field lines of one _VMA_BLOCK match, in order."""
+    header_end = text.find("\n", block.start(), block.end()) + 1 or block.end()
+    return tuple(_KEY_AT_LINE_START.findall(text, header_end, block.end()))
+
+
 @contextmanager
 def _cyclic_gc_paused():
     """Pause the cyclic garbage collector while a layout is built: the parser makes no
@@ -242,7 +297,56 @@ def _cyclic_gc_paused():
 def parse_text(text: str, path: str) -> Layout:
     """Parse maps or smaps text; `path` only names the source in errors."""
     with _cyclic_gc_paused():
-        return _parse(text, path)
+        layout = _whole_file(text, path)
+        return _parse(text, path) if layout is None else layout
+
+
+def _whole_file(text: str, path: str) -> Layout | None:
+    """The layout of a file whose every VMA has the first VMA's keys (what one kernel
+    prints), read with one findall of that template, each distinct value checked once.
+    None for anything else: a line the template does not cover, a value or header that
+    the line-by-line path checks further or rejects; `_parse` then reads the file and
+    gives the first error by line. The VMAs are those `_parse` makes."""
+    first = _VMA_BLOCK.match(text)
+    made = None if first is None else _template(_keys_of(first, text))
+    if made is None:
+        return None
+    rows = made.tiling.findall(text)
+    if rows and not rows[-1][0]:
+        rows.pop()  # findall's empty match at the end of the text
+    if not rows or any(map(itemgetter(-1), rows)):  # a line outside the template
+        return None
+    columns = list(zip(*rows))
+    starts, ends, perms = columns[:3]
+    names = list(map(str.rstrip, columns[3]))
+    if (max(map(len, starts)) > 16 or max(map(len, ends)) > 16
+            or not _PERMS.issuperset(perms) or ROLLUP in names):
+        return None
+    found = [key for key in made.keys if key in _BLOCK_KEYS]
+    raw = {key: columns[4 + i] for i, key in enumerate(found)}  # key -> its values
+    checker = _Parser(path)
+    try:
+        flags, rss, page_size = (_decoded(raw.get("VmFlags"), checker.vmflags),
+                                 _decoded(raw.get("Rss"), partial(checker.kilobytes, "Rss")),
+                                 _decoded(raw.get("KernelPageSize"),
+                                          partial(checker.kilobytes, "KernelPageSize")))
+    except LayoutError:
+        return None
+    vmas = list(map(_make_vma, map(int, starts, repeat(16)), map(int, ends, repeat(16)),
+                    perms, flags, names, range(1, len(rows) * made.lines + 1, made.lines),
+                    rss, page_size))
+    if GATE_AREA in names:  # read and checked, not kept (docs/model.md §1)
+        vmas = [vma for vma, name in zip(vmas, names) if name != GATE_AREA]
+    return Layout.checked(path, vmas) if vmas else None
+
+
+def _decoded(values, decode):
+    """Each of `values` decoded (distinct ones once: decode(value, None)), or Nones
+    for a key that is not there."""
+    if values is None:
+        return repeat(None)
+    known = {value: decode(value, None) for value in set(values)}
+    return map(known.__getitem__, values)
 
 
 def _parse(text: str, path: str) -> Layout:
@@ -251,36 +355,53 @@ def _parse(text: str, path: str) -> Layout:
     append, count, perms_ok, new = parser.vmas.append, text.count, _PERMS, _NEW
     flag_sets, rss_sizes, page_sizes = (parser.flag_sets, parser.sizes["rss"],
                                         parser.sizes["page_size"])
+    template = values = fields = block_lines = None  # a VMA's keys (_template)
+    templates_left = _TEMPLATES_PER_FILE
     pos, lineno, size = 0, 1, len(text)
     while pos < size:
-        block = vma_block(text, pos)
-        if block is None:  # anything but a header: a field run, or one line
-            run = field_run(text, pos)
-            if run is not None:
-                end = run.end()
-                parser.run(text, pos, end, lineno)
-            else:
-                end = text.find("\n", pos) + 1 or size
-                parser.line(text[pos:end].rstrip("\n"), lineno)
-            lineno += text.count("\n", pos, end)
-            pos = end
-            continue
-        start, end, perms, name, page, rss, flags = block.groups()
-        name = name.rstrip() if name else ""
-        flags, rss, page = (flag_sets.get(flags, new), rss_sizes.get(rss, new),
-                            page_sizes.get(page, new))
-        if (len(start) > 16 or len(end) > 16 or perms not in perms_ok or name == ROLLUP
-                or flags is new or rss is new or page is new):  # rare: checks, errors,
-            parser.header(start, end, perms, name, lineno)  # values not seen before
-            parser.block_fields(block, text, pos, lineno)
+        block = template(text, pos) if template is not None else None
+        if block is not None:  # the common case: a VMA with the last VMA's keys
+            start, end, perms, name, page, rss, flags = values(block.groups())
+            lines = block_lines
         else:
-            parser.current = vma = make(int(start, 16), int(end, 16), perms, flags, name,
-                                        lineno, rss, page)
+            block = vma_block(text, pos)
+            if block is None:  # anything but a header: a field run, or one line
+                run = field_run(text, pos)
+                if run is not None:
+                    end = run.end()
+                    parser.run(text, pos, end, lineno)
+                else:
+                    end = text.find("\n", pos) + 1 or size
+                    parser.line(text[pos:end].rstrip("\n"), lineno)
+                lineno += text.count("\n", pos, end)
+                pos = end
+                continue
+            if templates_left:  # this VMA's keys, expected next (a few sets per file:
+                templates_left -= 1  # each costs a compile)
+                made = _template(_keys_of(block, text))
+                template, values, fields, block_lines = made[1:5] if made else (None,) * 4
+            start, end, perms, name, page, rss, flags = block.groups()
+            lines = None
+        name = name.rstrip() if name else ""
+        flag_set, rss_size, page_size = (flag_sets.get(flags, new), rss_sizes.get(rss, new),
+                                         page_sizes.get(page, new))
+        if (len(start) > 16 or len(end) > 16 or perms not in perms_ok or name == ROLLUP
+                or flag_set is new or rss_size is new or page_size is new):  # rare: checks,
+            parser.header(start, end, perms, name, lineno)  # errors, values not seen before
+            if lines is None:
+                parser.block_fields(block, text, pos, lineno)
+            else:
+                raw = (page, rss, flags)
+                for offset, key, slot in fields:
+                    parser.field(key, raw[slot], lineno + offset)
+        else:
+            parser.current = vma = make(int(start, 16), int(end, 16), perms, flag_set, name,
+                                        lineno, rss_size, page_size)
             parser.kept = kept = name != GATE_AREA
             if kept:
                 append(vma)
         end = block.end()
-        lineno += count("\n", pos, end)
+        lineno += lines if lines is not None else count("\n", pos, end)
         pos = end
     return parser.layout()
 

@@ -221,3 +221,18 @@ def test_writable_rule_engines_and_hand_checks(seed):
         model = WalkProduct.build(layout, WalkConfig(order, gran, 13, exit_order))
         assert list(model.items[1].vmas) == sorted(mine, reverse=order == "reverse")
         assert sparse.explore(model).max_collisions == graph.explore(model).max_collisions
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_closed_form_chains_equal_the_fenwick_chain(seed):
+    """sorted_chain (reaper forward) and descending_chain (reaper reverse) give exactly
+    ascending_chain's pieces, ties included, on layouts with many VMAs per page table
+    (one-page VMAs, small shifts), long VMAs, gaps and a VMA at the top."""
+    rng = random.Random(31000 + seed)
+    layout = random_layout(rng, rng.randint(1, 150), max_pages=rng.choice([1, 2, 5, 40]),
+                           max_gap=rng.choice([0, 1, 3]), top=(seed % 9 == 0))
+    for order, closed_form in (("forward", sparse.sorted_chain),
+                               ("reverse", sparse.descending_chain)):
+        for gran in ("vma", "ptl"):
+            model = WalkProduct.build(layout, WalkConfig(order, gran, rng.choice([12, 13, 14, 16])))
+            assert closed_form(*model.items) == sparse.ascending_chain(*model.items)

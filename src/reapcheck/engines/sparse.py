@@ -183,6 +183,139 @@ def ascending_chain(exit_walk: Walk, reaper_walk: Walk, progress=None):
     return pieces
 
 
+def _end_rows(exit_walk: Walk) -> dict[int, tuple[int, int]]:
+    """exit_mmap in ascending order: for each key at a segment end, its first and last
+    row (the rows with one key are consecutive: keys never decrease)."""
+    rows = {}
+    for first, size, offset in zip(exit_walk.first, exit_walk.sizes, exit_walk.offsets):
+        rows[first] = (rows[first][0] if first in rows else offset, offset)
+        if size > 1:
+            last = offset + size - 1
+            rows[first + size - 1] = (last, last)  # a VMA's last key is nobody's before
+    return rows
+
+
+def sorted_chain(exit_walk: Walk, reaper_walk: Walk):
+    """`ascending_chain` when the reaper's keys never decrease either (reaper forward),
+    in closed form, with the same pieces.
+
+    Both key sequences are sorted, so the matches of key x form one block, rows of x
+    times columns of x, the blocks in ascending order along both walks, and the
+    longest chain crosses every block: down its first column, along its last row,
+    a_x + b_x - 1 for a_x rows and b_x columns. ascending_chain takes the same pieces:
+    a node's chain value exceeds every value left of it, so each query's best is the
+    piece just before (and on a run's next column, going along beats going down).
+    """
+    rows, exit_offsets = _end_rows(exit_walk), exit_walk.offsets
+    pieces, previous = [], None
+    append = pieces.append
+    for vma, first, size, column in zip(reaper_walk.vmas, reaper_walk.first,
+                                        reaper_walk.sizes, reaper_walk.offsets):
+        top, bottom = rows[first]
+        if first == previous:  # the previous VMA's last key: along the run's last row
+            append((bottom, column, 1, False))
+        else:
+            append((top, column, bottom - top + 1, False))
+        if size > 1:
+            if size > 2:  # the interior: one diagonal
+                append((exit_offsets[vma] + 1, column + 1, size - 2, True))
+            previous = first + size - 1
+            top, bottom = rows[previous]
+            append((top, column + size - 1, bottom - top + 1, False))
+        else:
+            previous = first
+    return pieces
+
+
+def descending_chain(exit_walk: Walk, reaper_walk: Walk):
+    """`ascending_chain` when the reaper walks its VMAs in descending order (reaper
+    reverse), in closed form, with the same pieces.
+
+    A chain's keys never decrease, and every key of a later (lower) VMA is at most the
+    first key of an earlier one, so a chain stays in one VMA (its first key, interior
+    and last key: a_f + size - 2 + a_l) or in one shared key x, whose columns are the
+    first column of one VMA and the last columns of the next ones (a_x + b_x - 1).
+    ascending_chain's nodes are computed here in O(1) each, in the same order, with
+    the same values and back pointers (a query's best is 0 at a VMA's first column and
+    that VMA's own piece before its last column); its final pick among the nodes of
+    the maximum value is then reproduced: the first Fenwick range of the final query,
+    from the right, holding one, and in it the one updated first (by key, then column).
+    """
+    rows, exit_offsets = _end_rows(exit_walk), exit_walk.offsets
+    nodes = []  # (exit row, column, length, diagonal, back): ascending_chain's nodes
+    best, ends = 0, []  # the maximum value, and its nodes: (slot, (key, column), node)
+    slot = 0  # the node's coordinate index, 1-based, in ascending_chain's Fenwick tree
+    run_key = run_value = run_node = None  # the last column of one key's event so far
+    for vma, first, size, column in zip(reaper_walk.vmas, reaper_walk.first,
+                                        reaper_walk.sizes, reaper_walk.offsets):
+        last = first + size - 1
+        top, bottom = rows[first]
+        if size == 1:
+            slot += 1
+            if first == run_key:  # along the event's last row: prev + 1 beats 0 + a_x
+                nodes.append((bottom, column, 1, False, run_node))
+                value = run_value + 1
+            else:
+                nodes.append((top, column, bottom - top + 1, False, -1))
+                value = bottom - top + 1
+            order = (first, column)
+        else:
+            slot += 1  # the first column: a new event, nothing to its left yet
+            nodes.append((top, column, bottom - top + 1, False, -1))
+            head_node, head_value = len(nodes) - 1, bottom - top + 1
+            before_node, before_value = head_node, head_value
+            if size > 2:  # the interior diagonal, stored at its last column
+                slot += 1 if size == 3 else 2
+                nodes.append((exit_offsets[vma] + 1, column + 1, size - 2, True, head_node))
+                before_node, before_value = len(nodes) - 1, head_value + size - 2
+            slot += 1
+            top, bottom = rows[last]
+            value = before_value + bottom - top + 1  # enter: down the last column
+            if last == run_key and run_value + 1 > value:  # along the last row
+                nodes.append((bottom, column + size - 1, 1, False, run_node))
+                value = run_value + 1
+            else:
+                nodes.append((top, column + size - 1, bottom - top + 1, False, before_node))
+            order = (last, column + size - 1)
+        if value >= best:
+            if value > best:
+                best, ends = value, []
+            ends.append((slot, order, len(nodes) - 1))
+        if size == 1:
+            run_key, run_value, run_node = first, value, len(nodes) - 1
+        else:
+            run_key, run_value, run_node = first, head_value, head_node
+    node = _final_pick(ends, slot)
+    pieces = []
+    while node >= 0:
+        k, l, length, diagonal, node = nodes[node]
+        pieces.append((k, l, length, diagonal))
+    pieces.reverse()
+    return pieces
+
+
+def _final_pick(ends, n: int) -> int:
+    """The node ascending_chain's final Fenwick query over n slots returns among `ends`
+    (slot, update order, node), all of the maximum value; -1 when there is none.
+
+    The query visits ranges (i - lowbit(i), i] for i = n, n & (n - 1), ... and keeps
+    the first that holds the maximum, whose node is the first updated to it."""
+    if not ends:
+        return -1
+    bounds = []
+    i = n
+    while i:
+        bounds.append(i)
+        i &= i - 1
+    bounds.append(0)
+
+    def rank(end):
+        slot, order, _ = end
+        return next(k for k in range(len(bounds) - 1) if slot > bounds[k + 1]), order
+
+    return min(ends, key=rank)[2]
+
+
 def staircase(pieces, m: int, n: int) -> tuple[tuple[int, int], ...]:
     """Block moves through every piece, run-length encoded: (kind, count) with kind 0
     (exit_mmap finishes an item), 1 (the reaper does) or 2 (exit_mmap then the reaper,
@@ -282,8 +415,9 @@ def explore(model: WalkProduct, progress=None) -> CollisionResult:
     kernel's order); with exit_mmap reverse, of at most PER_ITEM_LIMIT items in all
     (TooManyItems otherwise: that algorithm holds every item's key)."""
     exit_walk, reaper_walk = model.items
-    if model.config.exit_order == "forward":
-        pieces = ascending_chain(exit_walk, reaper_walk, progress)
+    if model.config.exit_order == "forward":  # ascending_chain, in closed form
+        chain = sorted_chain if model.config.order == "forward" else descending_chain
+        pieces = chain(exit_walk, reaper_walk)
     else:  # exit_mmap's keys go down somewhere: the general per-item algorithm
         items = len(exit_walk) + len(reaper_walk)
         if items > PER_ITEM_LIMIT:
