@@ -45,6 +45,7 @@ configuration, bound) that `reapcheck import-trail` reads.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import dataclass
 
@@ -57,7 +58,8 @@ from .model.walk_product import VARIABLES as WALK_VARIABLES, WalkProduct
 from .model.walks import ACTORS, WalkConfig
 from .properties.collisions import is_collision
 from .properties.protocol import PROPERTIES
-from .traces import PC_NAMES, layout_json
+from .model import protocol as protocol_model
+from .traces import layout_json
 
 EXPORT_KIND = "reapcheck-promela"
 META_PREFIX = " * reapcheck-export: "
@@ -80,6 +82,7 @@ class Export:
     kind: str  # protocol | collisions
     depth: int  # pan -m: at least the longest run of the model, plus init's steps
     meta: dict  # the JSON of the file's `reapcheck-export:` line
+    write_only: tuple[str, ...] = ()  # variables no statement reads: `spin -a` hides them
 
     def pan_args(self, extra: tuple[str, ...] = ()) -> list[str]:
         return [f"-m{self.depth}", f"-w{HASH_BITS}", *extra]
@@ -118,6 +121,11 @@ def _assignments(names, state, after, temporaries: list[str]) -> list[str]:
     return [f"{x} = {text(pending[x])}" for x in order]
 
 
+def _reads(*values) -> set[str]:
+    """The model variables these rendered values read."""
+    return set().union(*(v.reads for v in values if isinstance(v, PExpr)))
+
+
 def _rule(guard, assigns: list[str], tail: list[str], label: str) -> str:
     body = "; ".join(assigns + tail) or "skip"
     return f"\t:: d_step {{ {text(guard)} -> {body} }} /* action {label} */"
@@ -133,6 +141,14 @@ def _array_lines(ops: PromelaOps, comments: dict[str, str]) -> tuple[list[str], 
                      f" /* {comments.get(table.name, 'constant')} */")
         fills.extend(f"\t\t{table.name}[{i}] = {v};" for i, v in enumerate(table.values))
     return decls, fills
+
+
+def _init(fills: list[str], runs: list[str]) -> list[str]:
+    """init: fill the constant arrays (one d_step: a single transition, however long the
+    table; an atomic sequence of more than 256 statements is refused by spin's statement
+    merging) and start every process, all in one atomic step from the start state."""
+    body = ["\t\td_step {", *("\t" + f for f in fills), "\t\t};"] if fills else []
+    return ["init {", "\tatomic {", *body, *runs, "\t}", "}", ""]
 
 
 def _meta_line(meta: dict) -> str:
@@ -159,6 +175,18 @@ def _header(title: str, command: str, about: list[str], checks: list[str],
         lines += [f" * {_comment(x)}".rstrip() if x else " *" for x in block]
     lines += [" *", _meta_line(meta), " */"]
     return lines
+
+
+def _phase_names() -> dict[str, list[tuple[int, str]]]:
+    """Each program counter's values with the names model/protocol.py gives them
+    (EX_READ = 0 ...), for the header's legend."""
+    out = {}
+    for var, prefix in (("ex_pc", "EX_"), ("rp_pc", "RP_"), ("mr_pc", "MR_"),
+                        ("writer", "WRITER_")):
+        out[var] = sorted((value, name.removeprefix(prefix))
+                          for name, value in vars(protocol_model).items()
+                          if name.startswith(prefix) and type(value) is int)
+    return out
 
 
 def command_line(layout: Layout, options: list[str], out: str | None) -> str:
@@ -210,7 +238,7 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
 
     actors = [a for a in ("exit_mmap", "reaper", "mrelease")
               if a != "mrelease" or config.mrelease]
-    procs = []
+    procs, read = [], set()
     for actor in actors:
         rules = []
         for action in model.actions:
@@ -220,6 +248,7 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
             if is_false(guard):
                 continue  # disabled in this configuration (a seeded bug's other branch)
             after = model.update(state, action, ops)
+            read |= _reads(guard, *(new for old, new in zip(state, after) if new is not old))
             rules.append(_rule(guard, _assignments(VARIABLES, state, after, temporaries), [],
                                action.name))
         name = PROCESS[actor]
@@ -233,6 +262,7 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
     monitors, flags = [], []
     for prop in PROPERTIES:
         holds = prop.predicate(model, state, ops)
+        read |= _reads(holds)
         fail = ops.Not(holds)
         guard = ops.And(PExpr("timeout"), fail) if prop.expectation == "at_terminal" else fail
         flags.append(f"hidden byte {prop.name} = 1;")
@@ -255,12 +285,13 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
     runs += [f"\t\trun check_{p.name}();" for p in PROPERTIES]
 
     depth = protocol_depth(model)
+    write_only = tuple(name for name in VARIABLES if name not in read)
     meta = {"kind": EXPORT_KIND, "version": 1, "model": "protocol",
             "reapcheck": __version__, "layout": layout_json(layout),
             "config": config.to_json(), "depth": depth}
-    base = out_name or "model.pml"
+    base = os.path.basename(out_name) if out_name else "model.pml"
     pan = f"./pan -m{depth} -w{HASH_BITS}"
-    checks = [f"  spin -a {base}", "  gcc -O2 -DSAFETY -o pan pan.c",
+    checks = ["In the file's directory:", f"  spin -a {base}", "  gcc -O2 -DSAFETY -o pan pan.c",
               f"  {pan} -c0      (every violated property: no stop at the first error)",
               f"  {pan}          (stops at the first violation, writes {base}.trail)",
               f"  reapcheck import-trail {base} -o trace.json && reapcheck replay trace.json",
@@ -271,7 +302,10 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
               "no property is violated, pan's `states, stored` = reapcheck verify's",
               "distinct states + 1 (the state before init's atomic start-up; the",
               "actors sit at their loop heads and the monitors at their guards, so",
-              "every other SPIN state is one model state)."]
+              "every other SPIN state is one model state), with `spin -o2 -a`.",
+              "Plain `spin -a` hides variables no statement reads ("
+              + (", ".join(write_only) or "none here") + "): then",
+              "pan's states are reapcheck's with those left out, + 1."]
     about = [f"Layout {layout.path}: {len(layout)} VMAs, reapable {list(layout.reapable)};",
              f"walk {config.walk} visits {list(model.seq)}; mutant {config.mutant or 'none'};"
              f" stuck writer {'yes' if config.stuck_writer else 'no'}; process_mrelease "
@@ -284,8 +318,8 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
              "SPIN's `timeout` is true: no actor statement is executable, i.e. no model",
              "action is enabled. Every process waits at an end label, so SPIN's",
              "invalid-end-state check is never the one reporting a deadlock.",
-             "Values: " + "; ".join(f"{k} " + " ".join(f"{i}={n}" for i, n in enumerate(v))
-                                    for k, v in PC_NAMES.items()) + "."]
+             "Values: " + "; ".join(f"{var} " + " ".join(f"{v}={n}" for v, n in names)
+                                    for var, names in _phase_names().items()) + "."]
     header = _header("Promela export of reapcheck's protocol model: exit_mmap, the OOM reaper"
                      f"{', process_mrelease' if config.mrelease else ''}"
                      f"{', a stuck writer' if config.stuck_writer else ''} and mmap_lock.",
@@ -297,8 +331,8 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
                       "", "/* one flag per property, cleared just before its assertion */",
                       *flags, *(f"hidden int {t};" for t in temporaries), "", *procs,
                       *monitors,
-                      "init {", "\tatomic {", *fills, *runs, "\t}", "}", ""]
-    return Export("\n".join(lines), "protocol", depth, meta)
+                      *_init(fills, runs)]
+    return Export("\n".join(lines), "protocol", depth, meta, write_only)
 
 
 # -- the collision product -----------------------------------------------------------------
@@ -364,9 +398,9 @@ def export_collisions(layout: Layout, config: WalkConfig, bound: int,
             "config": {"order": config.order, "granularity": config.granularity,
                        "pmd_shift": config.pmd_shift, "exit_order": config.exit_order},
             "bound": bound, "depth": depth}
-    base = out_name or "model.pml"
+    base = os.path.basename(out_name) if out_name else "model.pml"
     pan = f"./pan -m{depth} -w{HASH_BITS}"
-    checks = [f"  spin -a {base}", "  gcc -O2 -DSAFETY -o pan pan.c",
+    checks = ["In the file's directory:", f"  spin -a {base}", "  gcc -O2 -DSAFETY -o pan pan.c",
               f"  {pan}                    claim within_bound: errors: 0 proves that no",
               f"      schedule has more than B = {bound} collisions",
               f"  {pan} -N reaches_bound   errors: 1 (`assertion violated !( !((collisions<"
@@ -394,8 +428,8 @@ def export_collisions(layout: Layout, config: WalkConfig, bound: int,
                       *(f"int {name} = {value};"
                         for name, value in zip(WALK_VARIABLES, model.init())),
                       f"int {COUNTER} = 0;", *(f"hidden int {t};" for t in temporaries), "",
-                      *procs, "init {", "\tatomic {", *fills,
-                      *(f"\t\trun {COLLISION_PROCESS[a]}();" for a in ACTORS), "\t}", "}", "",
+                      *procs, *_init(fills, [f"\t\trun {COLLISION_PROCESS[a]}();"
+                                             for a in ACTORS]),
                       f"/* B = {bound}: the default claim holds iff no schedule exceeds B */",
                       f"ltl within_bound {{ [] ({COUNTER} <= {bound}) }}",
                       f"/* violated iff some schedule reaches B collisions */",

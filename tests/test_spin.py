@@ -1,0 +1,258 @@
+"""SPIN as a third opinion (issue 14): the Promela exports, checked by SPIN, against
+reapcheck's own engines.
+
+- every configuration of the Z3 agreement matrix (tests/test_protocol_z3.py): SPIN's
+  verdict equals the explicit engine's for all seven properties;
+- 30 random small layouts (tests/conftest.py) x both orders x both granularities: W from
+  `reapcheck.collisions` is reached (B = W - 1 refuted) and never exceeded (B = W proved);
+- the state count: with -DNOREDUCE, pan's states are reapcheck's + 1 (and the relation
+  when `spin -a` hides the write-only `unstable`), on small cases and on sleep.smaps;
+- a mutant's SPIN trail converts to a trace JSON that `reapcheck replay` accepts;
+- bad command lines: one line naming the option or file, exit 2, nothing written.
+
+Each export is compiled once (gcc is most of the cost: about 0.4 s CPU); pan runs are
+milliseconds. Without spin or gcc the SPIN tests skip with the reason.
+"""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import random_layout
+from test_protocol_z3 import CASES
+
+from reapcheck import __version__
+from reapcheck.bundled import load_bundled
+from reapcheck.cli import main
+from reapcheck.collisions import summary_json, worst_case
+from reapcheck.model.protocol import Protocol, ProtocolConfig
+from reapcheck.model.smaps import parse_text
+from reapcheck.model.walks import GRANULARITIES, ORDERS, WalkConfig
+from reapcheck.promela import export_collisions, export_protocol, read_meta
+from reapcheck.spin import (agreement, check_protocol, check_worst_case, compile_export,
+                            missing_tools, projected_states, state_count_relation)
+from reapcheck.verify import verify
+
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "results.json"
+MISSING = missing_tools()
+needs_spin = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+LAYOUT_COUNT = 30
+ONE = parse_text("1000-2000 rw-p 00000000 00:00 0\n", "one")
+
+
+# -- the protocol: same verdicts -----------------------------------------------------------
+
+@needs_spin
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_spin_gives_the_explorers_verdict_for_every_property(case, tmp_path):
+    layout, config = CASES[case]
+    spin = check_protocol(layout, config, tmp_path)
+    explicit = verify(layout, config, "explicit")
+    assert spin.run.complete
+    assert spin.statuses == explicit.statuses
+
+
+@needs_spin
+def test_the_issues_example_and_the_headers_commands(tmp_path):
+    """`reapcheck export bundled/sleep.smaps --format promela --protocol --walk rev_find
+    -o m.pml`, checked with exactly the commands its header prints, gives reapcheck
+    verify's verdicts (as recorded in results/results.json: the explorer takes 8 s)."""
+    model = tmp_path / "m.pml"
+    assert main(["export", "bundled/sleep.smaps", "--format", "promela", "--protocol",
+                 "--walk", "rev_find", "-o", str(model)]) == 0
+    text = model.read_text()
+    assert f"reapcheck {__version__}" in text
+    assert ("reapcheck export bundled/sleep.smaps --format promela --protocol --walk "
+            f"rev_find -o {model}") in text
+    commands = [line.strip(" *").split("  (")[0].strip() for line in text.splitlines()
+                if line.startswith((" *   spin", " *   gcc", " *   ./pan"))]
+    assert commands[0] == f"spin -a {model.name}" and commands[1].startswith("gcc")
+    full = next(c for c in commands if c.endswith("-c0"))
+    for command in (f"spin -a {model.name}", commands[1], full):
+        done = subprocess.run(command.split(), cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    recorded = next(r for r in json.loads(RESULTS.read_text())["protocol"]
+                    if (r["layout"], r["walk"], r["mutant"], r["stuck_writer"], r["mrelease"])
+                    == ("bundled/sleep.smaps", "rev_find", None, False, False))
+    assert set(recorded["properties"].values()) == {"holds"}
+    assert "errors: 0" in done.stdout and "assertion violated" not in done.stdout
+
+
+# -- the protocol: state counts ------------------------------------------------------------
+
+@needs_spin
+@pytest.mark.parametrize("mrelease", [False, True], ids=["two-actors", "mrelease"])
+def test_state_count_relation_without_partial_order_reduction(mrelease, tmp_path):
+    """pan -DNOREDUCE stores reapcheck's distinct states + 1 (the start state before
+    init's atomic start-up) with `spin -o2 -a`. Plain `spin -a` hides variables no
+    statement reads: without process_mrelease that is `unstable` (MMF_UNSTABLE is only
+    ever set to 1), which merges states differing only there; process_mrelease reads it
+    (it keeps the flag when it skips), so with it nothing is hidden."""
+    config = ProtocolConfig("rev_find", mrelease=mrelease)
+    explicit = verify(ONE, config, "explicit")
+    assert set(explicit.statuses.values()) == {"holds"}
+    write_only = export_protocol(ONE, config).write_only
+    assert write_only == (() if mrelease else ("unstable",))
+    kept = check_protocol(ONE, config, tmp_path / "o2", noreduce=True, keep_write_only=True)
+    assert (kept.run.states, kept.run.transitions) == state_count_relation(
+        explicit.states, explicit.transitions, True)
+    if write_only:
+        hidden = check_protocol(ONE, config, tmp_path / "a", noreduce=True)
+        projected = projected_states(Protocol(ONE, config), write_only)
+        assert projected < explicit.states  # the hiding merges states
+        assert hidden.run.states == state_count_relation(
+            explicit.states, explicit.transitions, False, projected)[0]
+
+
+@needs_spin
+def test_state_count_relation_on_sleep_smaps(tmp_path):
+    """The same relation on a real layout (42 VMAs), against the recorded explicit run."""
+    recorded = next(r for r in json.loads(RESULTS.read_text())["protocol"]
+                    if (r["layout"], r["walk"], r["mutant"], r["stuck_writer"], r["mrelease"])
+                    == ("bundled/sleep.smaps", "rev_find", None, False, False))
+    spin = check_protocol(load_bundled("bundled/sleep.smaps"), ProtocolConfig("rev_find"),
+                          tmp_path, noreduce=True, keep_write_only=True)
+    assert (spin.run.states, spin.run.transitions) == state_count_relation(
+        recorded["states"], recorded["transitions"], True)
+
+
+# -- the protocol: a trail back to a reapcheck trace --------------------------------------
+
+@needs_spin
+def test_a_mutants_trail_becomes_a_trace_that_replay_accepts(tmp_path, capsys):
+    model = tmp_path / "uaf.pml"
+    assert main(["export", "bundled/tiny.maps", "--format", "promela", "--protocol",
+                 "--mutant", "no_write_lock", "-o", str(model)]) == 0
+    meta = read_meta(model.read_text(), str(model))
+    compiled = compile_export(export_protocol(load_bundled("bundled/tiny.maps"),
+                                              ProtocolConfig(**meta["config"])),
+                              tmp_path, "uaf.pml")
+    run = compiled.run()  # stops at the first violation and writes uaf.pml.trail
+    assert run.errors == 1 and run.trail is not None
+    trace = tmp_path / "trace.json"
+    assert main(["import-trail", str(model), "-o", str(trace)]) == 0
+    data = json.loads(trace.read_text())
+    assert data["engine"] == "spin" and data["property"] in run.output
+    assert main(["replay", str(trace)]) == 0
+    assert "reproduced" in capsys.readouterr().out
+    # a trail that is not a run of this model: the step is named, exit 1
+    lines = model.read_text().splitlines()
+    unmap = next(i for i, line in enumerate(lines) if line.endswith("/* action ReaperUnmap */"))
+    lines[unmap] = lines[unmap].replace("ReaperUnmap", "ExitDestroyTree")
+    model.write_text("\n".join(lines) + "\n")
+    assert main(["import-trail", str(model), "-o", str(tmp_path / "bad.json")]) == 1
+    assert "is not enabled" in capsys.readouterr().err
+    assert not (tmp_path / "bad.json").exists()
+
+
+# -- collisions: W refuted at W - 1 and proved at W ----------------------------------------
+
+def _layout(index: int):
+    rng = random.Random(1400 + index)
+    return random_layout(rng, rng.randint(1, 6), top=index % 10 == 9), rng.choice((13, 14))
+
+
+@needs_spin
+@pytest.mark.parametrize("index", range(LAYOUT_COUNT))
+def test_spin_establishes_reapchecks_worst_case(index, tmp_path):
+    layout, shift = _layout(index)
+    for order in ORDERS:
+        for granularity in GRANULARITIES:
+            config = WalkConfig(order, granularity, shift)
+            worst = worst_case(layout, config).result.max_collisions
+            got = check_worst_case(layout, config, worst, tmp_path / f"{order}-{granularity}")
+            assert got.within, f"SPIN finds more than {worst} collisions ({config})"
+            assert got.reached, f"SPIN finds no schedule with {worst} collisions ({config})"
+
+
+@needs_spin
+def test_the_export_with_bound_w_minus_1_is_refuted(tmp_path):
+    """The literal reading: `--bound W-1` gives a file whose assertion SPIN breaks."""
+    layout = load_bundled("bundled/tiny.maps")
+    config = WalkConfig("forward", "vma")
+    worst = worst_case(layout, config).result.max_collisions
+    assert worst == 3
+    model = tmp_path / "c.pml"
+    assert main(["export", "bundled/tiny.maps", "--format", "promela", "--collisions",
+                 "--order", "forward", "--granularity", "vma", "--bound", str(worst - 1),
+                 "-o", str(model)]) == 0
+    compiled = compile_export(export_collisions(layout, config, worst - 1), tmp_path, "c.pml")
+    run = compiled.run()
+    assert run.errors == 1 and f"collisions<={worst - 1}" in run.output.replace(" ", "")
+
+
+def test_the_default_bound_is_reapchecks_worst_case(tmp_path):
+    model = tmp_path / "c.pml"
+    assert main(["export", "bundled/sleep.smaps", "--format", "promela", "--collisions",
+                 "--order", "reverse", "--granularity", "ptl", "-o", str(model)]) == 0
+    meta = read_meta(model.read_text(), str(model))
+    analysis = worst_case(load_bundled("bundled/sleep.smaps"), WalkConfig("reverse", "ptl"))
+    assert meta["bound"] == analysis.result.max_collisions == 41
+    assert "ltl within_bound { [] (collisions <= 41) }" in model.read_text()
+    assert "reapcheck collisions' worst case W" in model.read_text()
+
+
+# -- the report's question ------------------------------------------------------------------
+
+@needs_spin
+def test_agreement_per_protocol_row_and_worst_case():
+    tiny = load_bundled("bundled/tiny.maps")
+    config = ProtocolConfig("rev_find", "no_final_oom_skip")
+    row = {"layout": "bundled/tiny.maps", **config.to_json(),
+           "properties": verify(tiny, config).statuses}
+    right, other = (summary_json(worst_case(tiny, WalkConfig("reverse", g)))
+                    for g in GRANULARITIES)
+    wrong = dict(other, max_collisions=other["max_collisions"] + 1)  # never reached
+    big = dict(right, states=10**9)
+    got = agreement([row], [right, wrong, big], load_bundled)
+    assert got["available"] and got["reason"] is None
+    assert [r["agrees"] for r in got["protocol"]] == [True]
+    assert got["protocol"][0]["spin"] == row["properties"]
+    assert [r["agrees"] for r in got["collisions"]] == [True, False, None]
+    assert got["collisions"][1]["spin"] == {"within_bound": True, "reaches_bound": False}
+    assert "not run" in got["collisions"][2]["note"]
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, says", [
+    (["--protocol", "--order", "forward"], "--order only apply to --collisions"),
+    (["--collisions", "--granularity", "vma", "--order", "forward", "--mutant",
+      "no_write_lock"], "--mutant only apply to --protocol"),
+    (["--collisions", "--order", "forward"], "--collisions needs --granularity"),
+    (["--collisions", "--order", "forward", "--granularity", "vma", "--bound", "-1"],
+     "--bound"),
+    (["--protocol", "--collisions"], "not allowed with argument"),
+    (["--protocol", "--format", "tla"], "--format"),
+])
+def test_bad_options_are_one_line_exit_2_nothing_written(argv, says, tmp_path, capsys):
+    out = tmp_path / "m.pml"
+    argv = ["export", "bundled/tiny.maps", *(["--format", "promela"] if "--format" not in argv
+                                            else []), *argv, "-o", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_files_are_named(tmp_path, capsys):
+    assert main(["export", "bundled/tiny.maps", "--format", "promela", "--protocol", "-o",
+                 str(tmp_path / "missing" / "m.pml")]) == 2
+    assert str(tmp_path / "missing") in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nope.maps"), "--format", "promela",
+                 "--protocol"]) == 2
+    assert "nope.maps" in capsys.readouterr().err
+    plain = tmp_path / "plain.pml"
+    plain.write_text("active proctype p() { skip }\n")
+    assert main(["import-trail", str(plain)]) == 2
+    assert "not a reapcheck Promela export" in capsys.readouterr().err
+    model = tmp_path / "m.pml"
+    assert main(["export", "bundled/tiny.maps", "--format", "promela", "--protocol",
+                 "-o", str(model)]) == 0
+    assert main(["import-trail", str(model)]) == 2  # no trail written yet
+    assert "m.pml.trail" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pml", "plain.pml"]
