@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from operator import le, lt
 
 ULONG_MAX = 2**64 - 1
 ADDRESS_LIMIT = 2**64  # an exclusive vm_end may equal this: the VMA then contains ULONG_MAX
@@ -20,6 +21,7 @@ UNREAPABLE_FLAGS = frozenset({"ht", "pf", "sh"})
 #             read-only one may lack it (do_mmap() clears VM_SHARED when the file is not
 #             open for writing), so it is counted as the reaper's.
 MAPS_SHARED_RULES = ("private", "writable")
+_PERMS = frozenset(r + w + x + s for r in "r-" for w in "w-" for x in "x-" for s in "ps")
 DEFAULT_MAPS_SHARED_RULE = "private"
 
 
@@ -91,14 +93,23 @@ class Layout:
 
     @property
     def reapable(self) -> tuple[int, ...]:
-        """Indices of the VMAs the reaper unmaps."""
-        rule = self.maps_shared_rule
-        return tuple(i for i, v in enumerate(self.vmas) if v.reapable_under(rule))
+        """Indices of the VMAs the reaper unmaps (Vma.reapable_under, once per distinct
+        VmFlags set or permission string: a layout has few)."""
+        rule, known = self.maps_shared_rule, {}
+        out = []
+        for index, vma in enumerate(self.vmas):
+            kind = vma.perms if vma.flags is None else vma.flags
+            keep = known.get(kind)
+            if keep is None:
+                keep = known[kind] = vma.reapable_under(rule)
+            if keep:
+                out.append(index)
+        return tuple(out)
 
     @property
     def plain_vmas(self) -> int:
         """How many VMAs have no VmFlags (judged by the plain-maps rule)."""
-        return sum(1 for v in self.vmas if v.flags is None)
+        return [vma.flags for vma in self.vmas].count(None)
 
     @property
     def reapable_rule(self) -> str:
@@ -122,7 +133,11 @@ class Layout:
         vmas = tuple(vmas)
         if not vmas:
             raise LayoutError(path, None, "no VMA found (a layout needs at least one)")
-        prev = None
+        starts, ends = [vma.start for vma in vmas], [vma.end for vma in vmas]
+        if (starts[0] >= 0 and all(map(lt, starts, ends)) and all(map(le, ends, starts[1:]))
+                and ends[-1] <= ADDRESS_LIMIT and _PERMS.issuperset([v.perms for v in vmas])):
+            return cls(path, vmas, maps_shared_rule)  # the common case, checked at C speed
+        prev = None  # find the first VMA that is wrong, for its message
         for vma in vmas:
             line = vma.lineno or None
             if not 0 <= vma.start < vma.end:

@@ -9,6 +9,7 @@ from functools import cached_property
 from .engines import sparse, witness
 from .engines.result import CollisionResult
 from .engines.schedule import replay, replay_steps
+from .model.gc_pause import cyclic_gc_paused
 from .model.layout import Layout, LayoutError
 from .model.walk_product import WalkProduct
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
@@ -73,6 +74,7 @@ class Analysis:
         return requested
 
 
+@cyclic_gc_paused()  # hundreds of thousands of acyclic tuples: model/gc_pause.py
 def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
                progress=None) -> Analysis:
     """Find the worst case and check its witness: an engine's claim is never printed unchecked.
@@ -134,6 +136,7 @@ def summary_json(analysis: Analysis) -> dict:
     }
 
 
+@cyclic_gc_paused()
 def write_json(analysis: Analysis, stream, form: str = "auto") -> None:
     """`collisions --json`: one object, the witness streamed entry by entry (it can be long).
 

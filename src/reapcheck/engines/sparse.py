@@ -17,7 +17,8 @@ reaper item of its key, never a x b. Time O((m + n) log n), memory O(m + n).
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from bisect import bisect_right
 from itertools import groupby
 
 from ..model.walk_product import WalkProduct
@@ -243,7 +244,7 @@ def descending_chain(exit_walk: Walk, reaper_walk: Walk):
     """
     rows, exit_offsets = _end_rows(exit_walk), exit_walk.offsets
     nodes = []  # (exit row, column, length, diagonal, back): ascending_chain's nodes
-    best, ends = 0, []  # the maximum value, and its nodes: (slot, (key, column), node)
+    best, end_slots, end_nodes = 0, [], []  # the maximum value, its nodes and their slots
     slot = 0  # the node's coordinate index, 1-based, in ascending_chain's Fenwick tree
     run_key = run_value = run_node = None  # the last column of one key's event so far
     for vma, first, size, column in zip(reaper_walk.vmas, reaper_walk.first,
@@ -258,7 +259,6 @@ def descending_chain(exit_walk: Walk, reaper_walk: Walk):
             else:
                 nodes.append((top, column, bottom - top + 1, False, -1))
                 value = bottom - top + 1
-            order = (first, column)
         else:
             slot += 1  # the first column: a new event, nothing to its left yet
             nodes.append((top, column, bottom - top + 1, False, -1))
@@ -276,16 +276,17 @@ def descending_chain(exit_walk: Walk, reaper_walk: Walk):
                 value = run_value + 1
             else:
                 nodes.append((top, column + size - 1, bottom - top + 1, False, before_node))
-            order = (last, column + size - 1)
         if value >= best:
             if value > best:
-                best, ends = value, []
-            ends.append((slot, order, len(nodes) - 1))
+                best, end_slots, end_nodes = value, [], []
+            end_slots.append(slot)
+            end_nodes.append(len(nodes) - 1)
         if size == 1:
             run_key, run_value, run_node = first, value, len(nodes) - 1
         else:
             run_key, run_value, run_node = first, head_value, head_node
-    node = _final_pick(ends, slot)
+    node = _final_pick(end_slots, end_nodes, slot,
+                       lambda node: (reaper_walk.key(nodes[node][1]), nodes[node][1]))
     pieces = []
     while node >= 0:
         k, l, length, diagonal, node = nodes[node]
@@ -294,51 +295,49 @@ def descending_chain(exit_walk: Walk, reaper_walk: Walk):
     return pieces
 
 
-def _final_pick(ends, n: int) -> int:
-    """The node ascending_chain's final Fenwick query over n slots returns among `ends`
-    (slot, update order, node), all of the maximum value; -1 when there is none.
+def _final_pick(slots, candidates, n: int, order) -> int:
+    """The node ascending_chain's final Fenwick query over n slots returns among
+    `candidates` (all of the maximum value, at ascending `slots`), -1 when none;
+    `order(node)` is its update order, (key, column).
 
-    The query visits ranges (i - lowbit(i), i] for i = n, n & (n - 1), ... and keeps
-    the first that holds the maximum, whose node is the first updated to it."""
-    if not ends:
+    The query visits the ranges (i - lowbit(i), i] for i = n, n & (n - 1), ..., right
+    to left, and keeps the first that holds the maximum: the range of the rightmost
+    candidate. In it, the node stored is the one updated to the maximum first."""
+    if not candidates:
         return -1
-    bounds = []
     i = n
-    while i:
-        bounds.append(i)
+    while i & (i - 1) >= slots[-1]:  # the range (i & (i - 1), i] holds the last slot
         i &= i - 1
-    bounds.append(0)
-
-    def rank(end):
-        slot, order, _ = end
-        return next(k for k in range(len(bounds) - 1) if slot > bounds[k + 1]), order
-
-    return min(ends, key=rank)[2]
+    low = i & (i - 1)
+    first = bisect_right(slots, low)
+    return min(candidates[first:], key=order)
 
 
 def staircase(pieces, m: int, n: int) -> tuple[tuple[int, int], ...]:
     """Block moves through every piece, run-length encoded: (kind, count) with kind 0
     (exit_mmap finishes an item), 1 (the reaper does) or 2 (exit_mmap then the reaper,
     along a diagonal). Never expanded: one run per piece side, whatever the VMA sizes."""
-    kinds, counts = [], []
-
-    def add(kind: int, count: int) -> None:  # a run of moves, merged with an equal last one
+    kinds, counts = [-1], [0]  # a sentinel run, dropped at the end
+    k = l = 0
+    for k2, l2, length, diagonal in pieces:
+        # (exit_mmap down to row k2, reaper across to column l2), then the piece itself;
+        # each run merged with an equal last one (written out: one loop per piece)
+        for kind, count in ((0, k2 - k), (1, l2 - l), (2 if diagonal else 0, length - 1)):
+            if count > 0:
+                if kinds[-1] == kind:
+                    counts[-1] += count
+                else:
+                    kinds.append(kind)
+                    counts.append(count)
+        k, l = k2 + length - 1, l2 + length - 1 if diagonal else l2
+    for kind, count in ((0, m - k), (1, n - l)):
         if count > 0:
-            if kinds and kinds[-1] == kind:
+            if kinds[-1] == kind:
                 counts[-1] += count
             else:
                 kinds.append(kind)
                 counts.append(count)
-    k = l = 0
-    for k2, l2, length, diagonal in pieces:
-        # (exit_mmap down to row k2, reaper across to column l2), then the piece itself
-        add(0, k2 - k)
-        add(1, l2 - l)
-        add(2 if diagonal else 0, length - 1)
-        k, l = k2 + length - 1, l2 + length - 1 if diagonal else l2
-    add(0, m - k)
-    add(1, n - l)
-    return tuple(zip(kinds, counts))
+    return tuple(zip(kinds[1:], counts[1:]))
 
 
 def moves_of(stair):
@@ -388,16 +387,15 @@ def state_space_size(model: WalkProduct) -> tuple[int, int]:
     states = (2 * m + 1) * (2 * n + 1)
     transitions = 2 * m * (2 * n + 1) + 2 * n * (2 * m + 1)
     if model.exclusive:
-        exit_count = defaultdict(int)
-        for first, size in zip(model.items[0].first, model.items[0].sizes):
-            exit_count[first] += 1
-            if size > 1:
-                exit_count[first + size - 1] += 1
-        forbidden = 0
-        for first, size in zip(model.items[1].first, model.items[1].sizes):
-            forbidden += exit_count.get(first, 0)
-            if size > 1:
-                forbidden += size - 2 + exit_count.get(first + size - 1, 0)
+        exits, reapers = model.items
+        exit_count = Counter(exits.first)  # key at a segment end -> exit_mmap items
+        exit_count.update([first + size - 1 for first, size in zip(exits.first, exits.sizes)
+                           if size > 1])
+        lasts = [first + size - 1 for first, size in zip(reapers.first, reapers.sizes)
+                 if size > 1]
+        forbidden = (sum(map(exit_count.__getitem__, reapers.first))
+                     + sum(map(exit_count.__getitem__, lasts))
+                     + sum(size - 2 for size in reapers.sizes if size > 1))
         states -= forbidden
         transitions -= 4 * forbidden
     return states, transitions

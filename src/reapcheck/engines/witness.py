@@ -92,9 +92,9 @@ def _diagonal(model, pos, count):
         count -= take
 
 
-def checked_stair(model: WalkProduct, stair):
-    """check(model, compact_entries(model, stair)) in one pass, for the engine's own
-    staircase at granularity ptl (equal output; the tests compare them).
+def checked_stair(model: WalkProduct, stair) -> list:
+    """list(check(model, compact_entries(model, stair))) in one pass, for the engine's
+    own staircase (equal output; the tests compare them).
 
     Every run starts with both actors at block corners (before an item, or done), so
     the closed forms of _check_run (first case) and _check_both apply: a run of `who`
@@ -102,8 +102,7 @@ def checked_stair(model: WalkProduct, stair):
     collides at each exit_mmap lock, and once more iff exit_mmap's next key is q.
     """
     if not model.exclusive:
-        yield from _checked_vma_stair(model, stair)
-        return
+        return list(_checked_vma_stair(model, stair))
     walks = model.items
     vmas, firsts = [w.vmas for w in walks], [w.first for w in walks]
     offsets, sizes, totals = [w.offsets for w in walks], [w.sizes for w in walks], [w.total for w in walks]
@@ -119,6 +118,8 @@ def checked_stair(model: WalkProduct, stair):
         if pos[who] == offsets[who][s] + sizes[who][s]:
             seg[who] = s + 1
 
+    out = []
+    append = out.append
     for kind, count in stair:
         if kind != DIAGONAL:
             who, other = kind, 1 - kind
@@ -131,17 +132,21 @@ def checked_stair(model: WalkProduct, stair):
             while count:  # one run per VMA (key() and advance() inlined: the hot loop)
                 off = i - run_offsets[s]
                 room = run_sizes[s] - off
-                p, vma = run_firsts[s] + off, run_vmas[s]
+                p = run_firsts[s] + off
                 if count < room:
                     take = count
-                else:  # up to this VMA's last page table: the next run is in the next VMA
-                    take = room
-                    s += 1
-                q = p + take - 1
-                yield (("run", who, vma, p, q), 2 * take,
-                       [(2 * (y - p), 0, 1)] if p <= y <= q else NO_HITS)
-                i += take
-                count -= take
+                    q = p + take - 1
+                    append((("run", who, run_vmas[s], p, q), 2 * take,
+                            [(2 * (y - p), 0, 1)] if p <= y <= q else NO_HITS))
+                    i += take
+                    break
+                # up to this VMA's last page table: the next run is in the next VMA
+                q = p + room - 1
+                append((("run", who, run_vmas[s], p, q), 2 * room,
+                        [(2 * (y - p), 0, 1)] if p <= y <= q else NO_HITS))
+                s += 1
+                i += room
+                count -= room
             seg[who], pos[who] = s, i
             continue
         while count:
@@ -154,18 +159,19 @@ def checked_stair(model: WalkProduct, stair):
                 hits = [(0, 4, take)]
                 if key(0) == p + take - 1:
                     hits.append((4 * take - 2, 0, 1))
-                yield ("both", vmas[0][se], p, p + take - 1), 4 * take, hits
+                append((("both", vmas[0][se], p, p + take - 1), 4 * take, hits))
                 advance(1, take)
             else:
                 take = 1
-                yield ("run", 0, vmas[0][se], p, p), 2, [(0, 0, 1)] if p == pr else NO_HITS
+                append((("run", 0, vmas[0][se], p, p), 2, [(0, 0, 1)] if p == pr else NO_HITS))
                 advance(0, 1)
                 y = key(0)
-                yield ("run", 1, vmas[1][sr], pr, pr), 2, [(0, 0, 1)] if y == pr else NO_HITS
+                append((("run", 1, vmas[1][sr], pr, pr), 2, [(0, 0, 1)] if y == pr else NO_HITS))
                 advance(1, 1)
             count -= take
     if pos != totals:
         raise IllegalStep(0, f"the staircase ends at items {pos}, not {totals}")
+    return out
 
 
 def _checked_vma_stair(model, stair):
@@ -409,7 +415,11 @@ def _check_vrun(model, state, entry, at, index_of):
 
 def count(checked) -> int:
     """Total collisions of checked entries."""
-    return sum(n for _, _, hits in checked for _, _, n in hits)
+    total = 0
+    for _, _, hits in checked:
+        for _, _, n in hits:
+            total += n
+    return total
 
 
 def collision_steps(checked, limit: int) -> list[int]:
@@ -471,7 +481,9 @@ def json_texts(model: WalkProduct, checked):
     both_head = '{"actors": ["exit_mmap", "reaper"], "actions": ["lock", "unlock"], "vma": '
     for entry, steps, hits in checked:
         kind = entry[0]
-        hit_count = sum(n for _, _, n in hits) if hits else 0
+        hit_count = 0
+        for _, _, n in hits:
+            hit_count += n
         if kind == "run":
             _, who, vma, p, q = entry
             yield (f'{run_head[who]}{vma}, "ptl": [{p}, {q}], "steps": {steps}, '
