@@ -53,6 +53,146 @@ RP_PEEK, RP_TRY, RP_WAIT, RP_CHECK, RP_UNSTABLE, RP_WALK, RP_SKIP_UNLOCK, RP_FIN
 MR_LOCK, MR_WAIT, MR_CHECK, MR_WALK, MR_SKIP_UNLOCK, MR_DONE = range(6)
 WRITER_NONE, WRITER_EXIT, WRITER_STUCK = range(3)
 
+# -- Kernel words ---------------------------------------------------------------------------
+# The one table every text rendering of this model reads (traces, replay, invariants;
+# src/reapcheck/traces.py): each action as the kernel step it stands for, each phase
+# (pc value) as the kernel code an actor is at, each variable as what it records.
+# tests/test_kernel_words.py checks that every action, pc value and variable has words.
+# An action whose rule branches has one phrase per phase it can enter, and under None a
+# phrase for the action alone; "{vma}" is the VMA it touches.
+_EX, _RP, _MR = "exit_mmap", "reaper", "mrelease"
+_VISIT_WORDS = {
+    "unmap": "unmaps VMA {vma} (unmap_page_range())",
+    "skip": "skips VMA {vma}: VM_HUGETLB, VM_PFNMAP or shared, not reapable",
+    "notifier_fail": "VMA {vma}: mmu_notifier_invalidate_range_start_nonblock() fails: "
+                     "skipped, ret = false",
+}
+KERNEL_WORDS = {
+    "actions": {
+        (_EX, "read_lock"): "mmap_read_lock() taken; unmap_vmas() begins",
+        (_EX, "read_lock_wait"): "mmap_read_lock() blocks: queued behind the writer",
+        (_EX, "read_lock_acquire"): "mmap_read_lock() taken after the wait; unmap_vmas() begins",
+        (_EX, "unmap"): "unmap_vmas(): VMA {vma} unmapped",
+        (_EX, "read_unlock"): "unmap_vmas() done; mmap_read_unlock()",
+        (_EX, "set_oom_skip"): "set_bit(MMF_OOM_SKIP), before mmap_write_lock()",
+        (_EX, "write_lock"): "mmap_write_lock() taken",
+        (_EX, "write_lock_wait"): "mmap_write_lock() blocks: queued, so every "
+                                  "mmap_read_trylock() fails now",
+        (_EX, "write_lock_acquire"): "mmap_write_lock() taken after the wait",
+        (_EX, "free_pgtables"): "free_pgtables(): the page tables are freed",
+        (_EX, "remove_vma"): "remove_vma(): VMA {vma} freed",
+        (_EX, "destroy_tree"): "__mt_destroy(): the maple tree is freed",
+        (_EX, "write_unlock"): "mmap_write_unlock(); exit_mmap() returns",
+        (_EX, "late_set_oom_skip"): "set_bit(MMF_OOM_SKIP), only after the unlock",
+        (_RP, "peek_oom_skip"): {None: "tests MMF_OOM_SKIP without mmap_lock",
+                                 RP_FINAL: "MMF_OOM_SKIP set (tested without mmap_lock), "
+                                           "gives up",
+                                 RP_TRY: "MMF_OOM_SKIP clear (tested without mmap_lock)"},
+        (_RP, "trylock"): "mmap_read_trylock() succeeds",
+        (_RP, "trylock_fail"): "mmap_read_trylock() fails: mmap_lock is held for writing "
+                               "or a waiter is queued",
+        (_RP, "read_lock"): "mmap_read_lock() taken",
+        (_RP, "read_lock_wait"): "mmap_read_lock() blocks: queued behind the writer",
+        (_RP, "read_lock_acquire"): "mmap_read_lock() taken after the wait",
+        (_RP, "check_oom_skip"): {None: "tests MMF_OOM_SKIP under mmap_lock",
+                                  RP_SKIP_UNLOCK: "MMF_OOM_SKIP set, gives up",
+                                  RP_UNSTABLE: "MMF_OOM_SKIP clear, goes on to reap"},
+        (_RP, "set_unstable"): "set_bit(MMF_UNSTABLE); the VMA walk begins",
+        **{(_RP, verb): words for verb, words in _VISIT_WORDS.items()},
+        (_RP, "unlock"): {None: "walk done; mmap_read_unlock()",
+                          RP_FINAL: "walk done; mmap_read_unlock(); leaves the retry loop",
+                          RP_TRY: "walk done with a VMA skipped (ret = false); "
+                                  "mmap_read_unlock()",
+                          RP_PEEK: "walk done with a VMA skipped (ret = false); "
+                                   "mmap_read_unlock()"},
+        (_RP, "skip_unlock"): "mmap_read_unlock()",
+        (_RP, "set_oom_skip"): "set_bit(MMF_OOM_SKIP); oom_reap_task() done",
+        (_MR, "read_lock"): "mmap_read_lock_killable() taken",
+        (_MR, "read_lock_wait"): "mmap_read_lock_killable() blocks: queued behind the writer",
+        (_MR, "read_lock_acquire"): "mmap_read_lock_killable() taken after the wait",
+        (_MR, "killed"): "a fatal signal ends the wait: -EINTR, process_mrelease() returns",
+        (_MR, "check_oom_skip"): {None: "tests MMF_OOM_SKIP under mmap_lock",
+                                  MR_SKIP_UNLOCK: "MMF_OOM_SKIP set: nothing to reap",
+                                  MR_WALK: "MMF_OOM_SKIP clear: set_bit(MMF_UNSTABLE); "
+                                           "the VMA walk begins"},
+        **{(_MR, verb): words for verb, words in _VISIT_WORDS.items()},
+        (_MR, "unlock"): "walk done; mmap_read_unlock(); process_mrelease() returns",
+        (_MR, "skip_unlock"): "mmap_read_unlock(); process_mrelease() returns",
+    },
+    # what a seeded bug changes in a step's words: (mutant, actor, verb)
+    "mutants": {
+        ("oom_skip_check_unlocked", _RP, "trylock"):
+            "mmap_read_trylock() succeeds; MMF_OOM_SKIP is not tested again under the lock",
+        ("oom_skip_after_unlock", _EX, "read_unlock"):
+            "unmap_vmas() done; mmap_read_unlock(); MMF_OOM_SKIP not set yet",
+        ("oom_skip_after_unlock", _EX, "write_unlock"): "mmap_write_unlock()",
+        ("no_write_lock", _EX, "set_oom_skip"):
+            "set_bit(MMF_OOM_SKIP); goes on to free without mmap_write_lock()",
+        ("no_final_oom_skip", _RP, "set_oom_skip"):
+            "oom_reap_task() done without set_bit(MMF_OOM_SKIP)",
+    },
+    # what a step also did, by the variable it changed (value after the step)
+    "effects": {
+        ("uaf", 1): "USE AFTER FREE: it touches a VMA, page table or tree exit_mmap freed",
+        ("rp_gone", 1): "the maple tree is already destroyed: the walk finds no VMA",
+        ("mr_gone", 1): "the maple tree is already destroyed: the walk finds no VMA",
+        ("rp_attempt", "retry"): "attempt {attempt} of {attempts} failed: sleeps HZ/10, "
+                                 "tries again",
+        ("rp_attempt", "give_up"): "attempt {attempt} of {attempts} failed: gives up",
+    },
+    # where an actor is (the code it runs next), for states and conditions
+    "ex_pc": {EX_READ: "mmap_read_lock()", EX_READ_WAIT: "the wait in mmap_read_lock()",
+              EX_UNMAP: "unmap_vmas()", EX_READ_UNLOCK: "mmap_read_unlock()",
+              EX_SET_SKIP: "set_bit(MMF_OOM_SKIP)", EX_WRITE: "mmap_write_lock()",
+              EX_WRITE_WAIT: "the wait in mmap_write_lock()", EX_FREE_PGT: "free_pgtables()",
+              EX_REMOVE: "remove_vma() of each VMA, then __mt_destroy()",
+              EX_WRITE_UNLOCK: "mmap_write_unlock()",
+              EX_LATE_SKIP: "the late set_bit(MMF_OOM_SKIP)", EX_DONE: "its end"},
+    "rp_pc": {RP_PEEK: "the unlocked MMF_OOM_SKIP test", RP_TRY: "mmap_read_trylock()",
+              RP_WAIT: "the wait in mmap_read_lock()",
+              RP_CHECK: "the MMF_OOM_SKIP test under mmap_lock",
+              RP_UNSTABLE: "set_bit(MMF_UNSTABLE)", RP_WALK: "the VMA walk",
+              RP_SKIP_UNLOCK: "mmap_read_unlock() after finding MMF_OOM_SKIP",
+              RP_FINAL: "oom_reap_task()'s final set_bit(MMF_OOM_SKIP)", RP_DONE: "its end"},
+    "mr_pc": {MR_LOCK: "mmap_read_lock_killable()",
+              MR_WAIT: "the wait in mmap_read_lock_killable()",
+              MR_CHECK: "the MMF_OOM_SKIP test", MR_WALK: "the VMA walk",
+              MR_SKIP_UNLOCK: "mmap_read_unlock() after finding MMF_OOM_SKIP",
+              MR_DONE: "its end"},
+    "writer": {WRITER_NONE: "no writer holds mmap_lock",
+               WRITER_EXIT: "exit_mmap holds mmap_lock for writing",
+               WRITER_STUCK: "the stuck thread holds mmap_lock for writing"},
+    # the 0/1 variables: (words when 1, words when 0)
+    "flags": {
+        "oom_skip": ("MMF_OOM_SKIP set", "MMF_OOM_SKIP clear"),
+        "unstable": ("MMF_UNSTABLE set", "MMF_UNSTABLE clear"),
+        "uaf": ("a reaper touched freed memory", "no reaper touched freed memory"),
+        "rp_gone": ("the reaper's walk began after __mt_destroy()",
+                    "the reaper's walk did not begin after __mt_destroy()"),
+        "mr_gone": ("process_mrelease()'s walk began after __mt_destroy()",
+                    "process_mrelease()'s walk did not begin after __mt_destroy()"),
+        "rp_missed": ("the reaper skipped a VMA this attempt (ret = false)",
+                      "the reaper skipped no VMA this attempt"),
+        "mr_missed": ("process_mrelease() skipped a VMA (ret = false)",
+                      "process_mrelease() skipped no VMA"),
+    },
+    # every variable, for conditions on it
+    "variables": {
+        "ex_pc": "exit_mmap", "ex_pos": "exit_mmap's next VMA to unmap or free",
+        "rp_pc": "the reaper", "rp_attempt": "the reaper's failed attempts",
+        "rp_pos": "the reaper's position in its walk",
+        "rp_missed": "the reaper skipped a VMA this attempt (ret = false)",
+        "rp_gone": "the reaper's walk began after __mt_destroy()",
+        "mr_pc": "process_mrelease()", "mr_pos": "process_mrelease()'s position in its walk",
+        "mr_missed": "process_mrelease() skipped a VMA (ret = false)",
+        "mr_gone": "process_mrelease()'s walk began after __mt_destroy()",
+        "readers": "mmap_lock's readers", "writer": "mmap_lock's writer",
+        "waiters": "mmap_lock's queued waiters", "oom_skip": "MMF_OOM_SKIP",
+        "unstable": "MMF_UNSTABLE", "uaf": "a reaper touched freed memory",
+    },
+}
+PC_ACTOR = {"ex_pc": _EX, "rp_pc": _RP, "mr_pc": _MR}
+
 
 @dataclass(frozen=True)
 class ProtocolConfig:
@@ -198,6 +338,37 @@ class Protocol:
                                                                        "notifier_fail"):
             return self.visiting(v, "rp" if action.actor == "reaper" else "mr", ops)[0]
         return None
+
+    def action_words(self, action: Action) -> str:
+        """What `action` does in kernel words, without a state (KERNEL_WORDS)."""
+        key = (action.actor, action.verb)
+        words = KERNEL_WORDS["mutants"].get((self.config.mutant, *key),
+                                            KERNEL_WORDS["actions"][key])
+        words = words[None] if isinstance(words, dict) else words
+        return words.format(vma="its next VMA")
+
+    def describe(self, action: Action, before, after) -> str:
+        """The step from `before` to `after` in kernel words (KERNEL_WORDS): what the
+        kernel did, then what else the step changed that the words do not say."""
+        key = (action.actor, action.verb)
+        words = KERNEL_WORDS["mutants"].get((self.config.mutant, *key),
+                                            KERNEL_WORDS["actions"][key])
+        old, new = dict(zip(VARIABLES, before)), dict(zip(VARIABLES, after))
+        if isinstance(words, dict):  # a branching rule: by the phase it entered
+            pc = next(var for var, actor in PC_ACTOR.items() if actor == action.actor)
+            words = words.get(new[pc], words[None])
+        parts = [words.format(vma=self.touched_vma(before, action))]
+        effects = KERNEL_WORDS["effects"]
+        for name in VARIABLES:
+            if old[name] == new[name]:
+                continue
+            if name == "rp_attempt":
+                kind = "give_up" if new["rp_pc"] == RP_FINAL else "retry"
+                parts.append(effects[name, kind].format(attempt=new[name],
+                                                        attempts=MAX_OOM_REAP_RETRIES))
+            elif (name, new[name]) in effects:
+                parts.append(effects[name, new[name]])
+        return "; ".join(parts)
 
     @staticmethod
     def _state(v) -> tuple:

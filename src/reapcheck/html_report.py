@@ -277,6 +277,8 @@ def step_label(step, index: int) -> str:
         text += f" ptl {step['ptl']}"
     if step.get("collision"):
         text += " (collision)"
+    if isinstance(step.get("kernel"), str):  # protocol steps: the kernel's words first
+        text += f": {step['kernel']}"
     changes = _changes_text(step.get("changes"))
     if changes:
         text += f"; {changes}"
@@ -499,7 +501,8 @@ def _steps_table(steps) -> Table:
     for i, s in enumerate(steps):
         s = s if isinstance(s, dict) else {}
         vma = "-" if s.get("vma") is None else s.get("vma")
-        detail = _changes_text(s.get("changes"))
+        detail = s["kernel"] if isinstance(s.get("kernel"), str) else \
+            _changes_text(s.get("changes"))  # protocol steps in kernel words, else raw
         if s.get("ptl") is not None:
             detail = f"ptl {s['ptl']}" + (f"; {detail}" if detail else "")
         rows.append(Row([Cell(_step_number(s, i), num=True),

@@ -114,7 +114,8 @@ def _vma_index(value, path):
 
 def _step(value, path):
     _object(value, path, {"actor": _str, "action": _str},
-            {"step": _int, "name": _str, "vma": _vma_index, "changes": _changes})
+            {"step": _int, "name": _str, "vma": _vma_index, "kernel": _str,
+             "changes": _changes})
 
 
 def check_trace(data, kind: str, walks, mutants, properties) -> None:

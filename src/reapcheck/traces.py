@@ -6,10 +6,13 @@ re-check it alone: it rebuilds the model and re-executes every step against it.
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 
 from .model.action import Action
 from .model.layout import DEFAULT_MAPS_SHARED_RULE, Layout, LayoutError, Vma
-from .model.protocol import MUTANTS, PROTOCOL_WALKS, VARIABLES, Protocol, ProtocolConfig
+from .model.protocol import (KERNEL_WORDS, MUTANTS, PC_ACTOR, PROTOCOL_WALKS, VARIABLES, Protocol,
+                             ProtocolConfig)
 from .model.smaps import read_text
 from .properties.protocol import BY_NAME
 from .trace_shape import ShapeError, check_trace
@@ -19,43 +22,99 @@ TRACE_KIND = "reapcheck-protocol-trace"
 ITF_DESCRIPTION = "https://apalache-mc.org/docs/adr/015adr-trace.html"
 MAX_SAFE_INT = 2**53 - 1
 
-# Display names of the program counters (model/protocol.py).
-PC_NAMES = {
-    "ex_pc": ["READ", "READ_WAIT", "UNMAP", "READ_UNLOCK", "SET_SKIP", "WRITE", "WRITE_WAIT",
-              "FREE_PGT", "REMOVE", "WRITE_UNLOCK", "LATE_SKIP", "DONE"],
-    "rp_pc": ["PEEK", "TRY", "WAIT", "CHECK", "UNSTABLE", "WALK", "SKIP_UNLOCK", "FINAL", "DONE"],
-    "mr_pc": ["LOCK", "WAIT", "CHECK", "WALK", "SKIP_UNLOCK", "DONE"],
-    "writer": ["none", "exit_mmap", "stuck"],
-}
-
-
-def show(name: str, value: int) -> str:
-    names = PC_NAMES.get(name)
-    return names[value] if names and 0 <= value < len(names) else str(value)
+STEP_WIDTH = 80  # text lines of a trace wrap here
 
 
 def trace_steps(model: Protocol, trace) -> list[dict]:
-    """[(action, before, after)] as JSON steps: actor, action, VMA and what changed."""
+    """[(action, before, after)] as JSON steps: actor, action, VMA, what changed (the raw
+    variables), and the step in kernel words (`kernel`, model/protocol.py KERNEL_WORDS)."""
     steps = []
     for number, (action, before, after) in enumerate(trace, start=1):
         changes = {name: [old, new] for name, old, new in zip(VARIABLES, before, after)
                    if old != new}
         steps.append({"step": number, "actor": action.actor, "action": action.verb,
                       "name": action.name, "vma": model.touched_vma(before, action),
-                      "changes": changes})
+                      "kernel": model.describe(action, before, after), "changes": changes})
     return steps
 
 
 def render_steps(steps) -> str:
-    """Numbered steps, one line each: actor, action, VMA, and what changed."""
+    """Numbered steps, one each: the actor and what it did, in kernel words."""
     lines = []
     for step in steps:
-        vma = "" if step["vma"] is None else f" vma {step['vma']}"
-        changed = ", ".join(f"{name} {show(name, old)}->{show(name, new)}"
-                            for name, (old, new) in step["changes"].items())
-        lines.append(f"{step['step']:>3}. {step['actor']:<9} {step['action']:<19}{vma:<8} "
-                     f"{changed}".rstrip())
+        words = step.get("kernel") or f"{step['action']} (vma {step['vma']})"
+        head = f"{step['step']:>3}. {step['actor'] + ':':<10} "
+        lines.append(textwrap.fill(words, STEP_WIDTH, initial_indent=head,
+                                   subsequent_indent=" " * len(head),
+                                   break_on_hyphens=False, break_long_words=False))
     return "\n".join(lines)
+
+
+# a comparison of one variable with a number, alone between brackets or commas
+_ATOM = re.compile(r"(?:^|(?<=\()|(?<=, ))(Not\()?([a-z_]+) (==|!=|<=|>=|<|>) (-?\d+)"
+                   r"(?=[),]|$)(\))?")
+_NEGATED = {"==": "!=", "!=": "==", "<=": ">", ">=": "<", "<": ">=", ">": "<="}
+_OPS = {"==": int.__eq__, "!=": int.__ne__, "<=": int.__le__, ">=": int.__ge__,
+        "<": int.__lt__, ">": int.__gt__}
+
+
+def condition_words(text: str) -> str:
+    """A Z3 condition over the model's variables (an invariant, `Not(rp_pc == 5)`) with
+    each comparison of a variable and a number in kernel words (KERNEL_WORDS):
+    `rp_pc == 5` -> `the reaper at the VMA walk`; And/Or/Not are kept."""
+    def atom(match):
+        negated, name, op, value, close = match.groups()
+        if negated and not close:
+            return match.group(0)
+        if negated:
+            op, close = _NEGATED[op], ""
+        words = _comparison_words(name, op, int(value))
+        return match.group(0) if words is None else f"[{words}]{close or ''}"
+    words = _ATOM.sub(atom, text)
+    left = re.sub(r"\[[^]]*\]", "", words)  # outside the words already given
+    raw = [name for name in VARIABLES if re.search(rf"\b{name}\b", left)]
+    if raw:  # left in a sum (rp_pos + -1*ex_pos <= 0): say what each one is
+        words += " (where " + "; ".join(f"{name}: {KERNEL_WORDS['variables'][name]}"
+                                        for name in raw) + ")"
+    return words
+
+
+def _comparison_words(name: str, op: str, value: int) -> str | None:
+    what = KERNEL_WORDS["variables"].get(name)
+    if what is None:
+        return None
+    if name in PC_ACTOR:  # the phases where the comparison holds, as a range of code
+        phases = KERNEL_WORDS[name]
+        where = [pc for pc in phases if _OPS[op](pc, value)]
+        if len(where) == len(phases):
+            return f"{what} in any phase"
+        if not where:
+            return f"{what} in no phase"
+        if op == "!=":
+            return f"{what} not at {phases[value]}"
+        low, high = where[0], where[-1]
+        if low == high:
+            return f"{what} at {phases[low]}"
+        if low == 0:
+            return f"{what} at or before {phases[high]}"
+        if high == len(phases) - 1:
+            return f"{what} at or past {phases[low]}"
+        return f"{what} from {phases[low]} to {phases[high]}"
+    if name == "writer" and op in ("==", "!=") and value in KERNEL_WORDS["writer"]:
+        words = KERNEL_WORDS["writer"][value]
+        return words if op == "==" else f"not ({words})"
+    if name in KERNEL_WORDS["flags"]:  # 0 or 1
+        where = [x for x in (0, 1) if _OPS[op](x, value)]
+        if len(where) == 1:
+            return KERNEL_WORDS["flags"][name][1 - where[0]]
+        return f"{what}: {'any (a type bound)' if where else 'never'}"
+    if op in ("<", ">"):  # counters are integers: x > k is x >= k + 1
+        op, value = ("<=", value - 1) if op == "<" else (">=", value + 1)
+    if (op == ">=" and value <= 0) or (op == "<=" and value < 0):
+        return f"{what}: {'any (a type bound)' if op == '>=' else 'never'}"
+    if op == "<=" and value == 0:  # counters are never negative
+        op = "=="
+    return f"{what} {'=' if op == '==' else op} {value}"
 
 
 def layout_json(layout: Layout) -> dict:
@@ -92,14 +151,17 @@ def itf_json(model: Protocol, property_name: str, trace) -> dict:
                "reapable": model.layout.is_reapable(v)} for v in model.layout.vmas]
     states = [model.init()] + [after for _, _, after in trace]
     actions = ["Init"] + [action.name for action, _, _ in trace]
+    kernel = ["the initial state"] + [f"{action.actor}: {model.describe(action, before, after)}"
+                                      for action, before, after in trace]
     return {
         "#meta": {"format": "ITF", "format-description": ITF_DESCRIPTION,
                   "source": "reapcheck", "description":
                   f"counterexample to {property_name} ({model.config.walk}, "
                   f"mutant {model.config.mutant})"},
         "params": ["vmas"],
-        "vars": list(VARIABLES) + ["action"],
-        "states": [dict({"#meta": {"index": i}, "vmas": layout, "action": actions[i]},
+        "vars": list(VARIABLES) + ["action", "kernel"],
+        "states": [dict({"#meta": {"index": i}, "vmas": layout, "action": actions[i],
+                         "kernel": kernel[i]},
                         **{name: _itf_int(value) for name, value in zip(VARIABLES, state)})
                    for i, state in enumerate(states)],
     }
@@ -137,7 +199,9 @@ def load_trace(path: str, data=None) -> dict:
 
 
 def replay_trace(data: dict, source: str) -> str:
-    """Re-execute a trace against the model; return a one-line verdict or raise TraceError.
+    """Re-execute a trace against the model; return a verdict line and the steps in
+    kernel words (from the model, never from the file's `kernel` text), or raise
+    TraceError naming the first illegal step.
 
     Structure errors (missing fields, a bad layout) are LayoutErrors: unreadable input.
     """
@@ -151,7 +215,7 @@ def replay_trace(data: dict, source: str) -> str:
             raise
         raise LayoutError(source, None, f"malformed trace: {err}") from None
     model = Protocol(layout, config)
-    state = model.init()
+    state, executed = model.init(), []
     for number, step in enumerate(steps, start=1):
         try:
             action = Action(step["actor"], step["action"])
@@ -161,24 +225,27 @@ def replay_trace(data: dict, source: str) -> str:
             raise TraceError(f"step {number}: {step.get('actor')} {step.get('action')} "
                              "is not an action of this model")
         if not model.guard(state, action):
-            raise TraceError(f"step {number}: {action.name} is not enabled here")
+            raise TraceError(f"step {number} ({action.actor} {action.verb}: "
+                             f"{model.action_words(action)}) is not enabled here")
         after = model.update(state, action)
+        said = f"step {number} ({action.actor}: {model.describe(action, state, after)})"
         if "changes" in step:
             actual = {name: [old, new] for name, old, new in zip(VARIABLES, state, after)
                       if old != new}
             if actual != step["changes"]:
-                raise TraceError(f"step {number}: {action.name} changes {actual}, "
-                                 f"the trace says {step['changes']}")
+                raise TraceError(f"{said} changes {actual}, the trace says {step['changes']}")
         if "vma" in step and step["vma"] != model.touched_vma(state, action):
-            raise TraceError(f"step {number}: {action.name} touches VMA "
-                             f"{model.touched_vma(state, action)}, the trace says {step['vma']}")
+            raise TraceError(f"{said} touches VMA {model.touched_vma(state, action)}, "
+                             f"the trace says {step['vma']}")
+        executed.append((action, state, after))
         state = after
+    words = render_steps(trace_steps(model, executed))
     if wanted is None:
-        return f"all {len(steps)} steps are legal"
+        return f"all {len(steps)} steps are legal:\n{words}"
     prop = BY_NAME.get(wanted)
     if prop is None:
         raise LayoutError(source, None, f"unknown property {wanted!r}; known: {', '.join(BY_NAME)}")
     if prop.holds_in(model, state):
         raise TraceError(f"after all {len(steps)} steps {wanted} still holds: "
                          "the trace does not reproduce the violation")
-    return f"reproduced: {wanted} is violated after {len(steps)} legal steps"
+    return f"reproduced: {wanted} is violated after {len(steps)} legal steps:\n{words}"

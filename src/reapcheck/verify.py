@@ -9,7 +9,7 @@ from .engines import explicit
 from .model.layout import Layout
 from .model.protocol import Protocol, ProtocolConfig
 from .properties.protocol import PROPERTIES
-from .traces import render_steps, trace_steps
+from .traces import condition_words, render_steps, trace_steps
 
 VERIFY_ENGINES = ("explicit", "z3")
 
@@ -66,6 +66,8 @@ def verification_json(v: Verification) -> dict:
             entry["trace_length"] = len(steps)
             entry["trace"] = steps
         entry.update(v.notes.get(prop.name, {}))
+        if entry.get("invariant"):  # the raw Z3 form, and the same in kernel words
+            entry["invariant_kernel"] = condition_words(entry["invariant"])
         props[prop.name] = entry
     return {"layout": v.model.layout.path, "vmas": len(v.model.layout),
             "reapable": list(v.model.layout.reapable),
@@ -75,7 +77,15 @@ def verification_json(v: Verification) -> dict:
             "visits": list(v.model.seq), "properties": props, "states": v.states,
             "transitions": v.transitions, "complete": v.complete,
             **({"stopped": v.stopped, "queue": v.queue} if v.stopped else {}),
-            **({"termination": v.termination} if v.termination is not None else {})}
+            **({"termination": _with_kernel_words(v.termination)}
+               if v.termination is not None else {})}
+
+
+def _with_kernel_words(proof: dict) -> dict:
+    """A proof's raw Z3 invariant, and the same in kernel words."""
+    if not proof.get("invariant"):
+        return proof
+    return {**proof, "invariant_kernel": condition_words(proof["invariant"])}
 
 
 STOP_REASONS = {"max_states": "--max-states reached", "timeout": "--timeout reached",
@@ -109,13 +119,13 @@ def render(v: Verification) -> str:
         out += ["", f"termination (type_ok and a growing progress measure in every reachable "
                 f"state): {v.termination['status']}"]
         if v.termination.get("invariant"):
-            out.append(v.termination["invariant"])
+            out.append(condition_words(v.termination["invariant"]))
     for name, note in v.notes.items():
         if "invariant" in note:
             also = note.get("relative_to")
             out += ["", f"inductive invariant proving {name}"
                     + (f" (with those of {', '.join(also)})" if also else "") + ":",
-                    note["invariant"]]
+                    condition_words(note["invariant"])]
         elif "reason_unknown" in note:
             out += ["", f"{name} unknown: {note['reason_unknown']}"]
     for name, trace in v.traces.items():
