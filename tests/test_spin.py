@@ -228,6 +228,8 @@ def test_agreement_per_protocol_row_and_worst_case():
      "--bound"),
     (["--protocol", "--collisions"], "not allowed with argument"),
     (["--protocol", "--format", "tla"], "--format"),
+    (["--collisions", "--order", "forward", "--granularity", "vma", "--stuck-writer"],
+     "--stuck-writer only apply to --protocol"),
 ])
 def test_bad_options_are_one_line_exit_2_nothing_written(argv, says, tmp_path, capsys):
     out = tmp_path / "m.pml"
@@ -236,6 +238,18 @@ def test_bad_options_are_one_line_exit_2_nothing_written(argv, says, tmp_path, c
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_walk_too_long_for_an_array_is_refused(tmp_path, capsys):
+    """One VMA of 1 TiB is 524,288 page tables at PMD shift 21: more than ITEM_LIMIT."""
+    big = tmp_path / "big.maps"
+    big.write_text("10000000000-20000000000 rw-p 00000000 00:00 0\n")
+    out = tmp_path / "m.pml"
+    assert main(["export", str(big), "--format", "promela", "--collisions", "--order",
+                 "reverse", "--granularity", "ptl", "--bound", "1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "524,288 items" in err and "granularity vma" in err and len(err.splitlines()) == 1
     assert not out.exists()
 
 
