@@ -79,12 +79,13 @@ def test_timeout_large_enough_changes_nothing():
 
 
 def test_cli_timeout_says_incomplete_and_why(capsys):
-    code = main(["verify", "bundled/sleep.smaps", "--timeout", "0.2"])
+    long_search = ["verify", "bundled/sleep.smaps", "--mrelease", "--reduction", "none"]
+    code = main(long_search + ["--timeout", "0.2"])
     out = capsys.readouterr().out
     assert code == 3
     assert "INCOMPLETE (--timeout reached after" in out and "in the queue unexplored" in out
     assert "holds" not in out
-    code = main(["verify", "bundled/sleep.smaps", "--timeout", "0.2", "--json"])
+    code = main(long_search + ["--timeout", "0.2", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 3 and data["stopped"] == "timeout" and data["complete"] is False
     assert data["states"] > 0 and data["queue"] > 0
@@ -94,11 +95,15 @@ def test_cli_timeout_says_incomplete_and_why(capsys):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 @pytest.mark.parametrize("as_json", [False, True])
 def test_signals_print_the_partial_result(tmp_path, sig, code, as_json):
-    """As TLC does: the verdicts so far, then exit 128 + signal number."""
-    argv = [sys.executable, "-m", "reapcheck", "verify", "bundled/sleep.smaps"]
+    """As TLC does: the verdicts so far, then exit 128 + signal number. The search is
+    sleep.smaps with process_mrelease and no reduction (4 million states: long); the
+    signal goes once its first progress line (after 5 s, off a terminal) shows it runs."""
+    argv = [sys.executable, "-m", "reapcheck", "verify", "bundled/sleep.smaps", "--mrelease",
+            "--reduction", "none"]
     argv += ["--json"] if as_json else []
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)  # imports and parsing done; sleep.smaps takes several seconds
+    first = child.stderr.readline()
+    assert "states/s" in first, first
     child.send_signal(sig)
     out, err = child.communicate(timeout=60)
     assert child.returncode == code, err

@@ -29,6 +29,7 @@ from .progress import Progress
 from .properties.protocol import BY_SEVERITY, PROPERTIES
 from .collision_replay import KIND as COLLISIONS_KIND, WitnessMismatch, replay_collisions
 from .traces import TraceError, itf_json, load_json, load_trace, replay_trace, trace_json
+from .engines.reduction import REDUCTIONS
 from .verify import VERIFY_ENGINES, verify, verification_json
 from .verify import render as render_verification
 
@@ -175,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=VERIFY_ENGINES, default="explicit",
                    help="explicit: breadth-first over every state; z3: Spacer invariants "
                         "(unbounded) and BMC for the shortest traces")
+    p.add_argument("--reduction", choices=REDUCTIONS, default="por",
+                   help="explicit: por (default) follows one actor where its steps commute "
+                        "with everything the others can do and no property sees them "
+                        "(partial-order reduction), and drops variables nothing reads; none "
+                        "explores every reachable state. Same verdicts; traces shortest")
     p.add_argument("--timeout", type=_seconds, metavar="S",
                    help="explicit: seconds for the whole search (then verdicts are "
                         "incomplete); z3: solver budget per property (default 300; out of "
@@ -384,7 +390,7 @@ def cmd_verify(args) -> int:
     with _stop_on_signals(stop, args.engine == "explicit"):
         result = verify(layout, config, args.engine, args.max_states,
                         progress.search if args.engine == "explicit" else progress,
-                        args.timeout, stop)
+                        args.timeout, stop, args.reduction)
     progress.close()
     written = _write_trace(args, result) if args.trace_out else None
     _warn(_input_warnings([args.layout], [layout]))

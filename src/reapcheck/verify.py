@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from .engines import explicit
+from .engines import compiled
+from .engines.reduction import REDUCTIONS
 from .model.layout import Layout
 from .model.protocol import Protocol, ProtocolConfig
 from .properties.protocol import PROPERTIES
@@ -28,25 +29,35 @@ class Verification:
     stopped: str | None = None  # explicit: max_states, timeout, SIGINT or SIGTERM stopped it
     queue: int | None = None  # explicit, stopped: states found but not explored
     seconds: float | None = None  # explicit: search time
+    reduction: str | None = None  # explicit: por (partial-order reduction) or none
+    shortest: bool = True  # explicit: every trace is a shortest one (see compiled.check)
 
 
 def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
            max_states: int | None = None, progress=None,
-           timeout_s: float | None = None, stop=None) -> Verification:
-    """Explicit engine: max_states, timeout_s (seconds for the whole search) and `stop`
-    (an explicit.StopRequest, set by a signal) end the search early, and verdicts not
-    yet violated are then incomplete. Z3: timeout_s is the budget per property
-    (default z3_protocol.DEFAULT_TIMEOUT_S); max_states does not apply."""
+           timeout_s: float | None = None, stop=None,
+           reduction: str = "none") -> Verification:
+    """Explicit engine (engines/compiled.py): max_states, timeout_s (seconds for the
+    whole search) and `stop` (an explicit.StopRequest, set by a signal) end the search
+    early, and verdicts not yet violated are then incomplete; `reduction` is `none` (every
+    reachable state, the graph engines/explicit.py and SPIN's -DNOREDUCE count) or `por`
+    (partial-order reduction and dead variables, engines/reduction.py; the CLI's
+    default). Z3: timeout_s is the budget per property (default
+    z3_protocol.DEFAULT_TIMEOUT_S); max_states and reduction do not apply."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, not {reduction!r}")
     model = Protocol(layout, config)
     if engine == "explicit":
-        result = explicit.check(model, PROPERTIES, max_states, progress, timeout_s, stop)
+        result = compiled.check(model, PROPERTIES, reduction, max_states, progress,
+                                timeout_s, stop)
         return Verification(model, engine,
                             {name: v.status for name, v in result.verdicts.items()},
                             {name: v.trace for name, v in result.verdicts.items() if v.trace},
                             result.states, result.transitions, result.complete, {},
                             stopped=result.stopped,
                             queue=result.queue if result.stopped else None,
-                            seconds=result.seconds)
+                            seconds=result.seconds, reduction=reduction,
+                            shortest=result.shortest)
     if engine == "z3":
         from .engines import z3_protocol
 
@@ -76,6 +87,8 @@ def verification_json(v: Verification) -> dict:
             "engine": v.engine, **v.model.config.to_json(),
             "visits": list(v.model.seq), "properties": props, "states": v.states,
             "transitions": v.transitions, "complete": v.complete,
+            **({"reduction": v.reduction, "traces_shortest": v.shortest}
+               if v.reduction is not None else {}),
             **({"stopped": v.stopped, "queue": v.queue} if v.stopped else {}),
             **({"termination": _with_kernel_words(v.termination)}
                if v.termination is not None else {})}
@@ -110,7 +123,8 @@ def render(v: Verification) -> str:
         size = ("z3: Spacer inductive invariants (re-checked), BMC for shortest traces; "
                 f"{'complete' if v.complete else 'INCOMPLETE (a solver gave up or ran out of time)'}")
     else:
-        size = (f"{v.engine}: {v.states} distinct states, {v.transitions} transitions, "
+        reduced = (" (partial-order reduction)" if v.reduction == "por" else "")
+        size = (f"{v.engine}{reduced}: {v.states} distinct states, {v.transitions} transitions, "
                 f"{'complete' if v.complete else 'INCOMPLETE (' + stop_reason(v) + ')'}")
     rows = [[p.name, v.statuses[p.name],
              len(v.traces[p.name]) if p.name in v.traces else ""] for p in PROPERTIES]
@@ -129,6 +143,7 @@ def render(v: Verification) -> str:
         elif "reason_unknown" in note:
             out += ["", f"{name} unknown: {note['reason_unknown']}"]
     for name, trace in v.traces.items():
-        out += ["", f"shortest trace to a violation of {name}:",
+        kind = "shortest trace" if v.shortest else "a trace (the reduced search's; not shortest)"
+        out += ["", f"{kind} to a violation of {name}:",
                 render_steps(trace_steps(v.model, trace))]
     return "\n".join(out)
