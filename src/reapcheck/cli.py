@@ -145,7 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("layouts", nargs="*", help="layout files (default: every bundled layout)")
     _walk_options(p, with_order=False)
     p.add_argument("--json", action="store_true", help="print a JSON list of results")
+    p.add_argument("--timed", action="store_true",
+                   help="add the timed model's columns (reapcheck timed) beside the ptl worst case")
+    p.add_argument("--costs", metavar="FILE", help="with --timed: a cost file (default: the "
+                                                   "one shipped)")
     _quiet_option(p)
+
+    from .timed_command import add_parser as add_timed_parser
+    add_timed_parser(sub, _pmd_shift, _maps_shared_rule_option, _quiet_option)
 
     p = sub.add_parser("generate", help="write a synthetic layout in smaps format")
     p.add_argument("vmas", type=int, help="number of VMAs")
@@ -319,6 +326,12 @@ def cmd_collisions(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    if args.costs and not args.timed:
+        raise UsageError("reapcheck compare: --costs is for the timed columns; give --timed too")
+    if args.timed:
+        from .timed_command import compare_timed, compare_timed_table, load_costs_arg
+
+        costs = load_costs_arg(args.costs, UsageError)  # before any work
     names = args.layouts or bundled.names()
     layouts = [load_layout(name, args.maps_shared_rule)
                for name in names]  # every input checked before any work
@@ -327,16 +340,36 @@ def cmd_compare(args) -> int:
     progress = _progress(args, "compare")
     rows = [pair for layout, shift in zip(layouts, shifts)
             for pair in compare_pairs([layout], shift, args.exit_order, progress.stage)]
+    timed_rows = compare_timed(layouts, shifts, args.exit_order, costs) if args.timed else None
     progress.close()
     _warn(_input_warnings(names, layouts))
     if args.json:
-        print(json.dumps([summary_json(a) for pair in rows for a in pair], indent=1))
+        out = [summary_json(a) for pair in rows for a in pair]
+        if timed_rows:  # each ptl result gets its order's timed summary
+            by_layout = {row["layout"]: row for row in timed_rows}
+            for item in out:
+                if item["granularity"] == "ptl":
+                    item["timed"] = by_layout[item["layout"]][item["order"]]
+        print(json.dumps(out, indent=1))
     else:
         print(render.compare_table(rows))
         print(_shift_note(layouts, shifts, args.pmd_shift is None))
         print(render.rule_legend(layout.reapable_rule for layout in layouts))
         print(render.compare_legend(args.exit_order))
+        if timed_rows:
+            worst = {(f.layout.path, a.model.config.order): a.result.max_collisions
+                     for f, r in rows if f.model.config.granularity == "ptl" for a in (f, r)}
+            print("\ntimed model (reapcheck timed; costs: "
+                  f"{costs.meta.get('measured') or costs.source}), PTE-lock contentions:")
+            print(compare_timed_table(timed_rows, worst))
     return 0
+
+
+def cmd_timed(args) -> int:
+    from .timed_command import command
+
+    return command(args, load_layout, resolve_pmd_shift, UsageError,
+                   lambda name, layout: _warn(_input_warnings([name], [layout])))
 
 
 def _shift_note(layouts, shifts, auto: bool) -> str:
@@ -568,7 +601,7 @@ def cmd_import_trail(args) -> int:
 COMMANDS = {"prove": cmd_prove, "collisions": cmd_collisions, "compare": cmd_compare, "generate": cmd_generate,
             "anonymize": cmd_anonymize, "verify": cmd_verify, "replay": cmd_replay,
             "iterate": cmd_iterate, "report": cmd_report, "experiment": cmd_experiment,
-            "export": cmd_export, "import-trail": cmd_import_trail}
+            "export": cmd_export, "import-trail": cmd_import_trail, "timed": cmd_timed}
 
 
 def main(argv=None, parser=None) -> int:

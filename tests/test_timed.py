@@ -1,0 +1,200 @@
+"""The timed model (issue 12): hand-computed cases, the fast sweep against the plain
+simulation, the worst case of `collisions` as a bound at every delay, and the command."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from conftest import random_layout
+from reapcheck import bundled
+from reapcheck.cli import load_layout, main
+from reapcheck.collisions import worst_case
+from reapcheck.model.layout import Layout, Vma
+from reapcheck.model.pmd import resolve_pmd_shift
+from reapcheck.model.walks import ORDERS, WalkConfig
+from reapcheck.timed import Sweep, build_items, simulate, timed, timed_orders
+from reapcheck.timed_costs import Costs, WalkerCosts
+
+PAGE = 4096
+MIB2 = 2 << 20
+
+
+def layout_of(*spans) -> Layout:
+    """Private anonymous VMAs (maps lines: every page resident by default)."""
+    return Layout.checked("hand", [Vma(a, b, "rw-p", frozenset("rd wr mr mw me ac".split()),
+                                       lineno=i + 1) for i, (a, b) in enumerate(spans)])
+
+
+def at(layout, order, costs, delay_us):
+    """(contentions, wait µs, end µs) per walker, from both implementations (they agree)."""
+    cfg = WalkConfig(order, "ptl", 21)
+    exit_items, reaper_items = build_items(layout, cfg)
+    ref = simulate([(exit_items, costs.exit_mmap, 0),
+                    (reaper_items, costs.reaper, round(delay_us * 1000))])
+    fast = Sweep(exit_items, reaper_items, costs).run(delay_us)
+    plain = (tuple(r.contentions for r in ref), tuple(r.wait_ns / 1000 for r in ref),
+             tuple(r.end_ns / 1000 for r in ref))
+    assert plain == (fast.contentions, fast.wait_us, fast.end_us)
+    return plain
+
+
+# One page, one lock: exit_mmap 1 + 3 µs (emptied: 1), the reaper 2 + 4 µs (emptied: 2).
+ONE = Costs(WalkerCosts(1, 3), WalkerCosts(2, 4))
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("delay, expected", [
+    (0, ((0, 1), (0, 4), (4, 6))),  # equal start: exit_mmap first; the reaper waits 4 µs
+    (1, ((0, 1), (0, 3), (4, 6))),  # the reaper waits for the rest of exit_mmap's item
+    (4, ((0, 0), (0, 0), (4, 6))),  # asks at the very release: no wait, the page is gone
+    (-1, ((1, 0), (5, 0), (6, 5))),  # the reaper first: exit_mmap waits 5 µs, then 1 µs
+    (-7, ((0, 0), (0, 0), (1, -1))),  # the reaper done before exit_mmap starts
+    (9, ((0, 0), (0, 0), (4, 11))),  # exit_mmap done before the reaper starts
+])
+def test_one_lock_by_hand(order, delay, expected):
+    layout = layout_of((0x1000, 0x2000))
+    assert at(layout, order, ONE, delay) == expected
+
+
+SAME = Costs(WalkerCosts(1, 1), WalkerCosts(1, 1))  # 2 µs a page, 1 µs once emptied
+
+
+def test_two_vmas_sharing_a_page_table_forward():
+    """exit_mmap VMA 0 [0, 2); the reaper waits 2, VMA 0 emptied [2, 3); exit_mmap waits 1
+    for the lock, VMA 1 [3, 5); the reaper waits 2, VMA 1 emptied [5, 6)."""
+    layout = layout_of((0x1000, 0x2000), (0x2000, 0x3000))
+    assert at(layout, "forward", SAME, 0) == ((1, 2), (1, 4), (5, 6))
+
+
+def test_two_vmas_sharing_a_page_table_reverse():
+    """exit_mmap VMA 0 [0, 2); the reaper waits 2 for VMA 1 [2, 4); exit_mmap waits 2, VMA
+    1 emptied [4, 5); the reaper waits 1, VMA 0 emptied [5, 6)."""
+    layout = layout_of((0x1000, 0x2000), (0x2000, 0x3000))
+    assert at(layout, "reverse", SAME, 0) == ((1, 2), (2, 3), (5, 6))
+
+
+def test_no_shared_page_tables_reverse_at_most_one():
+    """One VMA per page table: the walks cross once, so the reverse order contends at most
+    once at any delay. (A VMA over several page tables is walked upward by both, so a
+    reaper entering it behind exit_mmap follows it table by table: not this case.)"""
+    rng = random.Random(5)
+    for _ in range(20):
+        spans, table = [], rng.randrange(1, 50)
+        for _ in range(rng.randint(1, 30)):
+            lo = table * MIB2 + rng.randrange(0, 256) * PAGE
+            spans.append((lo, lo + rng.randint(1, 256) * PAGE))
+            table += rng.randint(1, 3)
+        layout = layout_of(*spans)
+        costs = Costs(WalkerCosts(rng.uniform(0.1, 2), rng.uniform(0, 1)),
+                      WalkerCosts(rng.uniform(0.1, 2), rng.uniform(0, 1)))
+        result = timed(layout, WalkConfig("reverse", "ptl", 21), costs, n_delays=300)
+        assert max(p.total_contentions for p in result.points) <= 1
+
+
+def _random_costs(rng):
+    return Costs(WalkerCosts(rng.choice([0, 0.5, 1, 3]), rng.choice([0, 0.5, 2])),
+                 WalkerCosts(rng.choice([0.5, 1, 2, 5]), rng.choice([0, 1, 3])))
+
+
+def test_sweep_equals_simulation():
+    """The fast sweep (jumps, lockstep in closed form, memo across delays) gives exactly
+    what the plain event loop gives, delay by delay."""
+    rng = random.Random(7)
+    for _ in range(40):
+        layout = random_layout(rng, rng.randint(1, 60), max_pages=rng.choice([3, 20]),
+                               max_gap=rng.choice([0, 3, 600]))
+        cfg = WalkConfig(rng.choice(ORDERS), "ptl", rng.choice([12, 13, 14, 21]),
+                         rng.choice(ORDERS))
+        costs = _random_costs(rng)
+        exit_items, reaper_items = build_items(layout, cfg, rng.choice([0, 0.3, 1]))
+        sweep = Sweep(exit_items, reaper_items, costs)
+        a, b = sweep.alone_ns
+        for d in range(-b - 1000, a + 1000, (a + b + 2000) // 8):
+            ref = simulate([(exit_items, costs.exit_mmap, 0), (reaper_items, costs.reaper, d)])
+            got = sweep.run(d / 1000)
+            assert got.contentions == tuple(r.contentions for r in ref)
+            assert got.wait_us == tuple(r.wait_ns / 1000 for r in ref)
+            assert got.end_us == tuple(r.end_ns / 1000 for r in ref)
+
+
+def test_never_above_the_worst_case_random():
+    """No delay gives more contentions than the worst case over all schedules (the timed
+    run is one schedule of the ptl model), on 300 random layouts, every order pair."""
+    rng = random.Random(11)
+    for _ in range(300):
+        layout = random_layout(rng, rng.randint(1, 16), max_pages=rng.choice([3, 8]))
+        cfg = WalkConfig(rng.choice(ORDERS), "ptl", rng.choice([12, 13, 14]),
+                         rng.choice(ORDERS))
+        bound = worst_case(layout, cfg, "sparse").result.max_collisions
+        result = timed(layout, cfg, _random_costs(rng), n_delays=40,
+                       resident=rng.choice([0, 1]))
+        assert max(p.total_contentions for p in result.points) <= bound
+
+
+@pytest.mark.parametrize("name", bundled.names())
+def test_never_above_the_worst_case_bundled(name):
+    layout = load_layout(name)
+    shift = resolve_pmd_shift(layout, None)
+    for exit_order in ORDERS:
+        results = timed_orders(layout, WalkConfig("reverse", "ptl", shift, exit_order),
+                               Costs(WalkerCosts(0.3, 0.2), WalkerCosts(0.5, 0.3)), n_delays=60)
+        for r in results:
+            bound = worst_case(layout, r.config, "sparse").result.max_collisions
+            assert r.summary()["max_contentions"] <= bound
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_schema(capsys):
+    code, out, err = run(capsys, "timed", "bundled/sleep.smaps", "--order", "forward", "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert data["version"] == 1 and data["order"] == "forward"
+    s = data["summary"]
+    assert {"max_contentions", "mean_contentions", "mean_wait_us",
+            "share_with_contention"} <= set(s)
+    assert 0 <= s["share_with_contention"] <= 1
+    assert s["max_contentions"] >= s["mean_contentions"] >= 0
+    curves = data["orders"]["forward"]["curves"]
+    assert len(curves["delay_us"]) == len(curves["contentions"]) == 200
+
+
+def test_text_has_both_orders_and_a_plot(capsys):
+    code, out, _ = run(capsys, "timed", "bundled/tiny.maps", "--delays=-30us:30us:25")
+    assert code == 0
+    assert "reaper forward" in out and "reaper reverse" in out and "+----" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--delays", "1:2"), "A:B:N"),
+    (("--delay", "soon"), "not a delay"),
+    (("--delay", "1", "--delays", "0:1:2"), "not allowed"),
+    (("--resident", "2"), "fraction"),
+    (("--costs", "{missing}"), "No such file"),
+    (("--costs", "{bad}"), "c_page_us"),
+    (("--costs", "{notjson}"), "not JSON"),
+])
+def test_bad_input_one_line_exit_2(capsys, tmp_path, argv, message):
+    bad, notjson = tmp_path / "bad.json", tmp_path / "notjson.json"
+    bad.write_text('{"exit_mmap": {"c_item_us": 1, "c_page_us": "x"}, '
+                   '"reaper": {"c_item_us": 1, "c_page_us": 1}}')
+    notjson.write_text("costs")
+    argv = [a.format(missing=tmp_path / "none.json", bad=bad, notjson=notjson) for a in argv]
+    code, out, err = run(capsys, "timed", "bundled/tiny.maps", *argv)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_compare_timed(capsys):
+    code, out, _ = run(capsys, "compare", "bundled/tiny.maps", "--timed", "--json", "--quiet")
+    assert code == 0
+    ptl = [x for x in json.loads(out) if x["granularity"] == "ptl"]
+    assert len(ptl) == 2 and all("share_with_contention" in x["timed"] for x in ptl)
+    code, _, err = run(capsys, "compare", "bundled/tiny.maps", "--costs", "x.json")
+    assert code == 2 and "--timed" in err
