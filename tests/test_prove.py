@@ -340,3 +340,13 @@ def test_iterate_json():
 def test_output_is_deterministic_apart_from_seconds(result):
     assert '"seconds"' not in json.dumps(strip_seconds(result))  # the only timing
     assert strip_seconds(prove(k=K)) == strip_seconds(result)
+
+
+def test_only_some_claims_gives_the_same_entries(result):
+    """The results freshness test proves each claim on its own: same entry as together."""
+    name = "rev_prev_visits_all"
+    alone = prove(k=K, only=(name,))
+    assert list(alone["claims"]) == [name]
+    assert strip_seconds(alone)["claims"][name] == strip_seconds(result)["claims"][name]
+    with pytest.raises(ValueError, match="no such claim: nonsense"):
+        prove(k=K, only=("nonsense",))

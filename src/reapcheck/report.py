@@ -143,18 +143,28 @@ def _without_timings(value):
     return value
 
 
-def report_data(progress_factory=None, experiments: Path | None = None):
+def proof_data(only: tuple[str, ...] | None = None) -> dict:
+    """The report's "iterators" section: `prove()` at its default K, without timings
+    (the only minutes-long part of the report); `only` as in `prove()`."""
+    from .prove import prove  # Z3 is only needed here and in `reapcheck prove`
+
+    return _without_timings(prove(timeout_s=PROOF_TIMEOUT_S, only=only))
+
+
+def report_data(progress_factory=None, experiments: Path | None = None,
+                proofs: dict | None = None):
     """Every number and verdict of the report, plus the ITF traces to write.
     `experiments`: the folder of recorded `reapcheck experiment --out` runs (measurements,
-    read as they are, never re-run here)."""
-    from .prove import prove  # Z3 is only needed here and in `reapcheck prove`
+    read as they are, never re-run here). `proofs`: `proof_data()` when the caller has
+    already computed it (the results freshness test checks that section on its own)."""
 
     recorded = load_recorded(experiments) if experiments else []
     kernel = facts(recorded)
     layouts = {name: bundled.load_bundled(name) for name in bundled.names()}
     pairs = compare_pairs(list(layouts.values()), progress_factory=progress_factory)
     runs, results = _protocol_runs(progress_factory)
-    proofs = _without_timings(prove(timeout_s=PROOF_TIMEOUT_S))
+    if proofs is None:
+        proofs = proof_data()
     scaling = []
     for size in SCALING_SIZES:
         layout = generate(SyntheticSpec(vmas=size, seed=1))
@@ -376,13 +386,15 @@ def _med_max(cell: dict) -> str:
     return f"{cell['median']:,g} / {cell['max']:,g}"
 
 
-def write_report(out: Path, progress_factory=None, experiments: Path | None = None) -> None:
+def write_report(out: Path, progress_factory=None, experiments: Path | None = None,
+                 proofs: dict | None = None) -> None:
     """Write results.json, REPORT.md, report.html and traces/*.itf.json into `out`.
-    The recorded experiments are read from `experiments` (default `out`/experiments)."""
+    The recorded experiments are read from `experiments` (default `out`/experiments);
+    `proofs` as in `report_data`."""
     from .html_report import render_html
 
     outputs.check_directory(str(out))  # before the minutes of work below
-    data, pairs, itf = report_data(progress_factory, experiments or out / "experiments")
+    data, pairs, itf = report_data(progress_factory, experiments or out / "experiments", proofs)
     files = [(out / "traces" / f"{name}.itf.json", json.dumps(trace, indent=1) + "\n")
              for name, trace in itf.items()]
     files += [(out / "results.json", json.dumps(data, indent=1, sort_keys=True) + "\n"),
