@@ -177,6 +177,14 @@ def item_costs(items: Items, costs: WalkerCosts) -> tuple[list[int], list[int]]:
 
 # ---------------------------------------------------------------- the reference simulation
 
+def _segments(items: Items) -> array:
+    """Each item's segment (VMA in walk order)."""
+    seg, off = _ints(), items.seg_off
+    for s in range(len(off) - 1):
+        seg.extend(_ints([s]) * (off[s + 1] - off[s]))
+    return seg
+
+
 @dataclass
 class WalkerRun:
     """What one walker did in one simulation: contentions, wait and end time (ns)."""
@@ -184,6 +192,8 @@ class WalkerRun:
     contentions: int = 0
     wait_ns: int = 0
     end_ns: int = 0
+    items: int = 0  # items with a page table it took
+    pages: float = 0.0  # resident pages it zapped (items not emptied before it came)
 
 
 def simulate(walkers: list[tuple[Items, WalkerCosts, int]]) -> list[WalkerRun]:
@@ -197,6 +207,7 @@ def simulate(walkers: list[tuple[Items, WalkerCosts, int]]) -> list[WalkerRun]:
     ready = [int(start) for _, _, start in walkers]
     idx = [0] * n
     runs = [WalkerRun() for _ in range(n)]
+    walkers_seg = [_segments(items) for items, _, _ in walkers]
     released: dict[int, int] = {}  # lock -> time its last committed holder releases it
     done_items: set[int] = set()
     active = [w for w in range(n) if len(walkers[w][0])]
@@ -216,7 +227,13 @@ def simulate(walkers: list[tuple[Items, WalkerCosts, int]]) -> list[WalkerRun]:
                 start = free
         ident = items.ident[x]
         full, empt = costs[w]
-        end = start + (empt[x] if ident in done_items else full[x])
+        if ident in done_items:
+            end = start + empt[x]
+        else:
+            end = start + full[x]
+            if k >= 0:
+                runs[w].pages += items.seg_pages[walkers_seg[w][x]]
+        runs[w].items += k >= 0
         done_items.add(ident)
         if k >= 0:
             released[k] = end

@@ -115,6 +115,10 @@ def _reclassify(data: dict, raw: str, path: str, twin: Path) -> dict:
 def command(args, load_layout) -> int:
     """Exit 0: conforms (or timings only); 1: fidelity violation; 2: bad input or a kernel
     without what is needed; 3: no run raced, or the trace lost events."""
+    if args.calibrate:
+        from .calibrate import command as calibrate
+
+        return calibrate(args, load_layout)
     if args.recorded:
         given = [o for o, on in (("LAYOUT", args.layout != DEFAULT_LAYOUT),
                                  ("--out", args.out is not None),

@@ -36,6 +36,10 @@ def add_parser(sub, positive) -> None:
     p.add_argument("--from", dest="recorded", metavar="FILE",
                    help="classify a recorded experiment (FILE written by --out) again; "
                         "needs no root")
+    p.add_argument("--calibrate", action="store_true",
+                   help="fit the timed model's costs (reapcheck timed) on this kernel: "
+                        "exit_mmap alone and raced, on layouts of different shapes; write "
+                        "the cost file to --out (default: stdout)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (default: redrawn on a terminal; elsewhere "
