@@ -877,6 +877,78 @@ def _measured(data) -> list | None:
     return _items(data["measured"]) if data.get("measured") else None
 
 
+def _timed(data) -> dict | None:
+    """The timed model's section (report_timed.timed_data): a table per (layout, order)
+    and the wait-against-delay chart (linear axes, µs on x, ms on y)."""
+    timed = data.get("timed")
+    if not isinstance(timed, dict) or not timed.get("rows"):
+        return None
+    rows = [Row([Cell(str(r["layout"]).removeprefix("bundled/")), Cell(r["order"]),
+                 Cell(_fmt_int(r["worst_case"]), num=True),
+                 Cell(_fmt_int(r["max_contentions"]), num=True),
+                 Cell(f"{r['mean_contentions']:,.1f}", num=True),
+                 Cell(f"{r['share_with_contention']:.0%}", num=True),
+                 Cell(f"{r['mean_wait_us'] / 1000:,.3f}", num=True)])
+            for r in timed["rows"]]
+    columns = [Column("layout"), Column("reaper"), Column("worst case (ptl)", num=True),
+               Column("max over delays", num=True), Column("mean contentions", num=True),
+               Column("share of delays", num=True), Column("mean wait ms", num=True)]
+    costs = timed.get("costs") or {}
+    cost_text = ", ".join(f"{w} {costs[w]['c_item_us']} µs per item + {costs[w]['c_page_us']} "
+                          "µs per page" for w in ("exit_mmap", "reaper") if w in costs)
+    check = timed.get("check") or {}
+    check_text = "; ".join(
+        f"{mode}: measured/predicted median PTE contentions "
+        f"{c['measured_over_predicted']['contentions']}, wait {c['measured_over_predicted']['wait_us']}"
+        for mode, c in check.items())
+    return {"costs": cost_text, "table": Table("timed", columns, rows),
+            "chart": _timed_chart(timed["chart"]) if timed.get("chart") else None,
+            "check": ("Against the recorded experiments (each run at its own start delays): "
+                      + check_text + ".") if check_text else None}
+
+
+def _timed_chart(chart: dict) -> dict:
+    """Coordinates of the wait-against-delay lines, one per reaper order."""
+    width, height = 950.0, 400.0
+    left, right, top, bottom = 78.0, 260.0, 20.0, 58.0
+    pw, ph = width - left - right, height - top - bottom
+    series = {o: pts for o, pts in chart["orders"].items() if pts}
+    xs = [p[0] for pts in series.values() for p in pts] or [0.0, 1.0]
+    ys = [p[1] / 1000 for pts in series.values() for p in pts] or [0.0]
+    x_lo, x_hi = min(xs), max(xs)
+    x_hi = x_hi if x_hi > x_lo else x_lo + 1
+    y_hi = max(ys) if max(ys) > 0 else 1.0
+
+    def px(v: float) -> float:
+        return left + (v - x_lo) / (x_hi - x_lo) * pw
+
+    def py(v: float) -> float:
+        return top + ph - v / y_hi * ph
+
+    grid, x_ticks, y_ticks = [], [], []
+    for i in range(6):
+        xv, yv = x_lo + (x_hi - x_lo) * i / 5, y_hi * i / 5
+        grid.append(f"M{_n(px(xv))} {_n(top)}V{_n(top + ph)}M{_n(left)} {_n(py(yv))}H{_n(left + pw)}")
+        x_ticks.append({"x": px(xv), "label": f"{xv / 1000:,.1f}"})
+        y_ticks.append({"y": py(yv), "label": f"{yv:,.1f}"})
+    colours = {"forward": "#8c510a", "reverse": "#01665e"}
+    lines = []
+    for n, (order, pts) in enumerate(series.items()):
+        lines.append({"cls": f"series order-{_slug(order)}",
+                      "colour": colours.get(order, EXTRA_SERIES_COLOURS[n % 4]),
+                      "label": f"reaper {order}",
+                      "line": " ".join(f"{_n(px(x))},{_n(py(y / 1000))}" for x, y in pts),
+                      "legend_x": left + pw + 18, "legend_y": top + 14 + n * 22})
+    layout = str(chart.get("layout", "")).removeprefix("bundled/")
+    return {"width": width, "height": height, "left": left, "top": top, "pw": pw, "ph": ph,
+            "grid": "".join(grid), "x_ticks": x_ticks, "y_ticks": y_ticks, "series": lines,
+            "title": f"PTE-lock wait against the reaper's start delay, {layout}",
+            "x_label": "reaper start delay after exit_mmap's start (ms)",
+            "y_label": "total PTE-lock wait (ms)",
+            "caption": f"{layout}: total PTE-lock wait of both walkers (timed model) against "
+                       "the reaper's start delay, for each reaper order."}
+
+
 @dataclass(frozen=True)
 class Section:
     """One section of the page: `<section id=key>`, heading `title`, laid out by
@@ -896,6 +968,7 @@ SECTIONS = (
     Section("protocol", "Protocol properties", _protocol),
     Section("counterexamples", "Protocol counterexamples", _counterexamples),
     Section("experiment", "What the real kernel did", _experiment),
+    Section("timed", "Typical contention: the timed model", _timed),
     Section("limits", "What the model leaves out", _limits),
     Section("measured", "How this relates to the author's measurements", _measured),
 )

@@ -21,6 +21,7 @@ from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
 from .model.synthetic import SyntheticSpec, generate
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 from .render import compare_table, reduction, rule_legend
+from .report_timed import timed_data, timed_markdown
 from .traces import itf_json, layout_json, render_steps, trace_steps
 from .verify import verify
 
@@ -208,6 +209,7 @@ def report_data(progress_factory=None, experiments: Path | None = None,
         "limits": LIMITS,
         "measured": measured(pairs, scaling, kernel),
         "experiment": recorded,
+        "timed": timed_data(layouts, pairs),
     }
     return data, pairs, itf
 
@@ -341,6 +343,7 @@ def render_markdown(data: dict, pairs) -> str:
     out += ["## 7. The author's measurements and the model", ""]
     out += [p for para in data["measured"] for p in (_wrap(para), "")]
     out += ["## 8. What the real kernel did", ""] + experiment_markdown(data["experiment"])
+    out += ["## 9. Typical contention: the timed model", ""] + timed_markdown(data["timed"], _wrap)
     return "\n".join(out)
 
 

@@ -9,13 +9,18 @@ from pathlib import Path
 from .run import SCHEMA_VERSION
 from .trace_parse import ACTORS
 
+TIMED_CHECK = "reapcheck-timed-check"  # experiment/calibrate.py kernel_check(), not a run
+
 
 def load_recorded(folder: Path) -> list[dict]:
     """Every single-walkers record in `folder`, by file name; [] when there is none.
+    The timed model's check against them (timed_check.json, kind TIMED_CHECK) is skipped.
     Raises ValueError naming a file that is not such a record."""
     records = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         record = json.loads(path.read_text())
+        if record.get("kind") == TIMED_CHECK:
+            continue
         if record.get("version") != SCHEMA_VERSION or len(record.get("walkers", ())) != 1:
             raise ValueError(f"{path}: not a one-walkers experiment record of schema version "
                              f"{SCHEMA_VERSION}")
