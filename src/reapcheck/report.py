@@ -174,6 +174,7 @@ def report_data(progress_factory=None, experiments: Path | None = None,
                 result = worst_case(layout, WalkConfig(order, gran), "sparse").result
                 scaling.append({"vmas": size, "order": order, "granularity": gran,
                                 "max_collisions": result.max_collisions})
+    timed = timed_data(layouts, pairs)
     itf = {}
     witnesses = []
     for name, gran in WITNESS_CASES:
@@ -199,7 +200,7 @@ def report_data(progress_factory=None, experiments: Path | None = None,
     data = {
         "version": SCHEMA_VERSION,
         "change": CHANGE,
-        "claims": build_claims(layouts, pairs, proofs, runs, kernel),
+        "claims": build_claims(layouts, pairs, proofs, runs, kernel, timed),
         "collisions": [summary_json(a) for pair in pairs for a in pair],
         "scaling": scaling,
         "iterators": proofs,
@@ -209,7 +210,7 @@ def report_data(progress_factory=None, experiments: Path | None = None,
         "limits": LIMITS,
         "measured": measured(pairs, scaling, kernel),
         "experiment": recorded,
-        "timed": timed_data(layouts, pairs),
+        "timed": timed,
     }
     return data, pairs, itf
 
@@ -252,8 +253,8 @@ def _measured_here(kernel: dict) -> list[str]:
     return [
         f"Measured here (section 8, `reapcheck experiment` on Linux {opp['kernel']}, "
         f"{opp['cpus']} CPUs, {opp['layout']}): with two walkers going the same way the "
-        f"median run had {same['pte_median']:g} PTE-lock contentions; with exit_mmap and "
-        f"process_mrelease() going opposite ways (v6.18) {opp['pte_median']:g}, and total "
+        f"median run had {same['pte_median']:,g} PTE-lock contentions; with exit_mmap and "
+        f"process_mrelease() going opposite ways (v6.18) {opp['pte_median']:,g}, and total "
         f"PTE-lock wait per run fell from {wait} (median). That is the author's direction "
         "on another machine and a synthetic layout, with the same-direction case played "
         "by two reapers, not by the pre-patch kernel.",
@@ -262,7 +263,7 @@ def _measured_here(kernel: dict) -> list[str]:
         f"{max(same['pte']):,} against {same['model_ptl']:,} same): the worst case is a "
         "sound bound and, for typical schedules, a loose one.",
         "What remains with opposite walks is outside the collision model: the lruvec lock "
-        f"while both free folios (median {opp['lruvec_median']:g} contentions per run) and "
+        f"while both free folios (median {opp['lruvec_median']:,g} contentions per run) and "
         "exit_mmap's mmap_write_lock() waiting for the reaper's read lock (median "
         f"{opp['write_wait_us_median'] / 1000:,.1f} ms), the protocol model's "
         "write_lock_wait step.",
