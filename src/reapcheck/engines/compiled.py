@@ -34,6 +34,7 @@ to the depth of the violations found, for shortest traces (see `check`).
 from __future__ import annotations
 
 import time
+import weakref
 from array import array
 from dataclasses import dataclass
 
@@ -45,6 +46,12 @@ from .reduction import ACTOR_ORDER, REDUCTIONS, ample_conditions
 
 PC_FIELDS = ("ex_pc", "rp_pc", "mr_pc")
 GHOSTS = {"uaf": "no_use_after_free"}  # a monotone flag read by one property only
+ACTOR_PC = {"exit_mmap": "ex_pc", "reaper": "rp_pc", "mrelease": "mr_pc"}
+
+
+def _maybe(condition) -> bool:
+    """False only for a condition that folded to the constant false."""
+    return isinstance(condition, PyExpr) or bool(condition)
 
 
 def field_bounds(model) -> dict:
@@ -88,6 +95,26 @@ def dead_variables(model, properties) -> tuple[set, dict]:
     return dead, ghosts
 
 
+_POSSIBLE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _possible_actions(model) -> dict:
+    """(pc variable, value) -> indices of the actions whose guard does not fold to false
+    with only their own actor's pc fixed: a location tries only those (once per model)."""
+    if model not in _POSSIBLE:
+        ops, actions = PyOps(), list(model.actions)
+        bounds = field_bounds(model)
+        out = {}
+        for pc in PC_FIELDS:
+            for value in range(bounds[pc] + 1):
+                sym = tuple(value if name == pc else ops.var(name) for name in VARIABLES)
+                out[pc, value] = {index for index, action in enumerate(actions)
+                                  if ACTOR_PC[action.actor] == pc
+                                  and _maybe(model.guard(sym, action, ops))}
+        _POSSIBLE[model] = out
+    return _POSSIBLE[model]
+
+
 class Compiled:
     """The generated successor functions of one Protocol and its layout."""
 
@@ -116,6 +143,8 @@ class Compiled:
         self.actions = list(model.actions)
         self.prop_index = {p.name: k for k, p in enumerate(self.properties)}
         self.sources: dict[int, str] = {}
+        self._possible = _possible_actions(model)
+
 
     # -- packing ------------------------------------------------------------------------
     def pack(self, state) -> int:
@@ -173,7 +202,11 @@ class Compiled:
             body.append(f"    p0 = {use(model.progress_measure(sym))}")
         body.append("    n = 0")
         by_actor: dict[str, list[str]] = {actor: [] for actor in ACTOR_ORDER}
+        possible = set().union(*(self._possible[pc, sym[VARIABLES.index(pc)]]
+                                 for pc in PC_FIELDS))
         for index, action in enumerate(self.actions):
+            if index not in possible:
+                continue
             guard = model.guard(sym, action, ops)
             if not isinstance(guard, PyExpr) and not guard:
                 continue
