@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model.ops import MISSING
-from .z3ops import SymbolicBranch
+from ..model.ops import SymbolicBranch
 
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1  # Promela `int` is 32-bit (C int)
 

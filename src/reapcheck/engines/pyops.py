@@ -32,7 +32,7 @@ Using a `PyExpr` in Python control flow (`if p == 0:`) raises SymbolicBranch.
 from __future__ import annotations
 
 from ..model.ops import MISSING
-from .z3ops import SymbolicBranch
+from ..model.ops import SymbolicBranch
 
 
 def _const(x) -> bool:

@@ -48,13 +48,9 @@ from __future__ import annotations
 
 import z3
 
-from ..model.ops import MISSING
+from ..model.ops import MISSING, SymbolicBranch  # noqa: F401 (re-exported)
 
 LOOKUPS = ("runs", "ite", "array", "function")
-
-
-class SymbolicBranch(TypeError):
-    """A symbolic value reached Python control flow (`if`, `and`, `or`, `not`, bool())."""
 
 
 class WidthTooSmall(ValueError):
