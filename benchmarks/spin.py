@@ -136,8 +136,9 @@ def protocol_case(name: str, work: Path, limit: float | None) -> list[str]:
         f"{pan['states'] / pan['wall']:>10,.0f} states/s; peak {pan['rss_mib']:.0f} MiB; "
         f"export {export_s:.2f} s, spin -a {steps['spin -a']['wall']:.2f} s, "
         f"gcc {steps['gcc']['wall']:.2f} s; total {spin_total:.2f} s",
-        f"  search speed: SPIN {mine['seconds'] / pan['wall']:.0f}x faster per search; "
-        f"end to end {ours['wall'] / spin_total:.1f}x",
+        f"  SPIN / reapcheck: search time {pan['wall'] / mine['seconds']:.2f}, "
+        f"end to end (export + spin + gcc + pan against the verify process) "
+        f"{spin_total / ours['wall']:.2f}",
         ""]
 
 
@@ -240,8 +241,10 @@ def main() -> int:
         rows = collision_rows(work, args.spin_limit)
     lines += ["Collisions: the whole `reapcheck collisions FILE --json` process (best of "
               f"{REPEATS}) against SPIN establishing the same W",
-              "(items: exit_mmap/reaper; SPIN states: claim within_bound's full search; "
-              "gcc -O2 is about 1.5 s of each SPIN total)", "",
+              "(items: exit_mmap/reaper; SPIN states: claim within_bound's full search, "
+              "'>' where pan was stopped; SPIN total = export + spin -a + gcc + both pan "
+              "runs; x = SPIN total / reapcheck, x search = the pan runs alone / reapcheck)",
+              "",
               tabulate(rows, headers=["N", "layout", "gran", "order", "items", "W",
                                       "reapcheck s", "MiB", "SPIN states", "states/s",
                                       "gcc s", "pan s", "SPIN total s", "SPIN MiB",
