@@ -193,6 +193,41 @@ KERNEL_WORDS = {
 }
 PC_ACTOR = {"ex_pc": _EX, "rp_pc": _RP, "mr_pc": _MR}
 
+# The candidate invariants (Protocol.candidate_invariants) in kernel words.
+CANDIDATE_WORDS = {
+    "readers": "mmap_lock's reader count is the number of actors between a read lock and "
+               "its unlock (exit_mmap in unmap_vmas(); the reaper or process_mrelease() "
+               "from the MMF_OOM_SKIP test to mmap_read_unlock())",
+    "waiters": "mmap_lock's queued waiters are the actors waiting in a blocking lock",
+    "writer": "mmap_lock's writer is exit_mmap from mmap_write_lock() to "
+              "mmap_write_unlock() (the stuck thread throughout, with a stuck writer)",
+    "exclusion": "never a writer and a reader at once",
+    "reaper_in_walk": "the reaper's position is within its walk",
+    "mrelease_in_walk": "process_mrelease()'s position is within its walk",
+    "reaper_attempts": "after its last attempt the reaper has left the retry loop",
+    "exit_position": "exit_mmap's position is 0 before unmap_vmas() and the VMA count "
+                     "between its loops and after them",
+    "exit_phases": "exit_mmap never rests at mmap_read_unlock() (a phase name only: it "
+                   "goes from unmap_vmas() straight to set_bit(MMF_OOM_SKIP))",
+    "reaper_never_waits": "the reaper never waits for mmap_lock: it only tries it "
+                          "(mmap_read_trylock())",
+    "oom_skip_after_set": "MMF_OOM_SKIP is set once exit_mmap is past "
+                          "set_bit(MMF_OOM_SKIP)",
+    "reaper_walks_live_tree": "while the reaper sets MMF_UNSTABLE or walks, exit_mmap "
+                              "has not begun free_pgtables() (it waits for the write lock)",
+    "mrelease_walks_live_tree": "while process_mrelease() walks, exit_mmap has not begun "
+                                "free_pgtables()",
+    "reaper_walk_not_gone": "a reaper walk in progress began on a live maple tree",
+    "mrelease_walk_not_gone": "a process_mrelease() walk in progress began on a live "
+                              "maple tree",
+    "type_ok": "every variable within its type's range (type_ok)",
+}
+
+
+def _among(ops, x, phases):
+    """x is one of `phases`."""
+    return ops.Or(*(x == p for p in phases))
+
 
 @dataclass(frozen=True)
 class ProtocolConfig:
@@ -223,7 +258,9 @@ class Protocol:
         self.layout, self.config = layout, config
         self.vmas = len(layout)
         self.seq = tuple(maple.visits(layout, config.walk))  # the walk's visit sequence
+        self.walk_len = len(self.seq)  # a walk's visits (symbolic in the parametric model)
         self.reapable = tuple(int(layout.is_reapable(v)) for v in layout.vmas)
+        self.nothing_to_reap = not layout.reapable
         # Facts about the visit sequence the properties need (docs/model.md §4).
         expected = sorted(range(self.vmas), reverse=config.walk != "forward")
         self.seq_complete = list(self.seq) == expected
@@ -235,7 +272,7 @@ class Protocol:
     # -- type invariant and Init ----------------------------------------------------------
     def type_ok(self, s, ops=CONCRETE):
         v = dict(zip(VARIABLES, s))
-        n = len(self.seq)
+        n = self.walk_len
         return ops.And(0 <= v["ex_pc"], v["ex_pc"] <= EX_DONE,
                        0 <= v["ex_pos"], v["ex_pos"] <= self.vmas,
                        0 <= v["rp_pc"], v["rp_pc"] <= RP_DONE,
@@ -273,7 +310,7 @@ class Protocol:
         return v["ex_pc"] >= EX_WRITE_UNLOCK
 
     def walk_length(self, v, prefix, ops=CONCRETE):
-        return ops.If(v[prefix + "_gone"] == 1, 0, len(self.seq))
+        return ops.If(v[prefix + "_gone"] == 1, 0, self.walk_len)
 
     def lock_free_for_reader(self, v, ops=CONCRETE):
         """down_read_trylock() succeeds: no writer holds it and nobody is queued."""
@@ -296,11 +333,75 @@ class Protocol:
     def progress_measure(self, s) -> int:
         """Grows strictly with every action (checked by the explorer): no cycles."""
         v = dict(zip(VARIABLES, s))
-        walk = len(self.seq) + 1
+        walk = self.walk_len + 1
         exit_rank = v["ex_pc"] * (self.vmas + 1) + v["ex_pos"]
         reaper_rank = (v["rp_attempt"] * (RP_DONE + 1) + v["rp_pc"]) * walk + v["rp_pos"]
         mrelease_rank = v["mr_pc"] * walk + v["mr_pos"]
         return exit_rank + reaper_rank + mrelease_rank
+
+    def progress_ranks(self, s) -> tuple:
+        """progress_measure before it is folded into one number: per actor a tuple that
+        every step of that actor increases lexicographically, leaving the others' alone
+        (linear in the VMA count N, so a solver can check it with N symbolic)."""
+        v = dict(zip(VARIABLES, s))
+        return ((v["ex_pc"], v["ex_pos"]), (v["rp_attempt"], v["rp_pc"], v["rp_pos"]),
+                (v["mr_pc"], v["mr_pos"]))
+
+    # -- candidate invariants: checked by the engines, never assumed ------------------------
+    def lock_accounting(self, s, ops=CONCRETE) -> dict:
+        """mmap_lock's state against where the actors are (CANDIDATE_WORDS says each in
+        kernel words): readers = the actors between their read lock and its unlock;
+        waiters = the actors queued in a blocking lock; writer = exit_mmap between
+        mmap_write_lock() and its unlock (or the stuck thread); never a writer and
+        readers at once."""
+        v = dict(zip(VARIABLES, s))
+
+        def count(conditions):
+            return sum(ops.If(c, 1, 0) for c in conditions)
+
+        reading = [v["ex_pc"] == EX_UNMAP,
+                   _among(ops, v["rp_pc"], (RP_CHECK, RP_UNSTABLE, RP_WALK, RP_SKIP_UNLOCK)),
+                   _among(ops, v["mr_pc"], (MR_CHECK, MR_WALK, MR_SKIP_UNLOCK))]
+        queued = [_among(ops, v["ex_pc"], (EX_READ_WAIT, EX_WRITE_WAIT)),
+                  v["rp_pc"] == RP_WAIT, v["mr_pc"] == MR_WAIT]
+        writing = _among(ops, v["ex_pc"], (EX_FREE_PGT, EX_REMOVE, EX_WRITE_UNLOCK))
+        writer = (WRITER_STUCK if self.config.stuck_writer
+                  else ops.If(writing, WRITER_EXIT, WRITER_NONE))
+        return {
+            "readers": v["readers"] == count(reading),
+            "waiters": v["waiters"] == count(queued),
+            "writer": v["writer"] == writer,
+            "exclusion": ops.Or(v["readers"] == 0, v["writer"] == WRITER_NONE),
+        }
+
+    def phase_invariants(self, s, ops=CONCRETE) -> dict:
+        """What each actor's phase says about the rest of the state (CANDIDATE_WORDS)."""
+        v = dict(zip(VARIABLES, s))
+        live = v["ex_pc"] <= EX_WRITE_WAIT  # __mt_destroy() and free_pgtables() not begun
+        return {
+            "reaper_in_walk": v["rp_pos"] <= self.walk_length(v, "rp", ops),
+            "mrelease_in_walk": v["mr_pos"] <= self.walk_length(v, "mr", ops),
+            "reaper_attempts": ops.Or(v["rp_attempt"] < MAX_OOM_REAP_RETRIES,
+                                      v["rp_pc"] >= RP_FINAL),
+            "exit_position": ops.Or(v["ex_pc"] == EX_UNMAP, v["ex_pc"] == EX_REMOVE,
+                                    v["ex_pos"] == ops.If(v["ex_pc"] < EX_UNMAP, 0, self.vmas)),
+            "exit_phases": v["ex_pc"] != EX_READ_UNLOCK,
+            "reaper_never_waits": v["rp_pc"] != RP_WAIT,
+            "oom_skip_after_set": ops.Or(v["ex_pc"] <= EX_SET_SKIP, v["oom_skip"] == 1),
+            "reaper_walks_live_tree": ops.Or(
+                ops.Not(_among(ops, v["rp_pc"], (RP_UNSTABLE, RP_WALK))), live),
+            "mrelease_walks_live_tree": ops.Or(v["mr_pc"] != MR_WALK, live),
+            "reaper_walk_not_gone": ops.Or(v["rp_pc"] != RP_WALK, v["rp_gone"] == 0),
+            "mrelease_walk_not_gone": ops.Or(v["mr_pc"] != MR_WALK, v["mr_gone"] == 0),
+        }
+
+    def candidate_invariants(self, s, ops=CONCRETE) -> dict:
+        """Every candidate, name -> condition: the lock accounting, the phase invariants
+        and type_ok. engines/chc.houdini keeps those that hold initially and are
+        inductive together (a seeded bug breaks some) and proves them; the proofs of the
+        properties then assume only what it kept."""
+        return {**self.lock_accounting(s, ops), **self.phase_invariants(s, ops),
+                "type_ok": self.type_ok(s, ops)}
 
     # -- Next: every action ------------------------------------------------------------------
     @cached_property

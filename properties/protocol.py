@@ -61,7 +61,7 @@ def walk_complete(model, s, ops=CONCRETE):
 
 def reaped_when_attempt_succeeds(model, s, ops=CONCRETE):
     v = _v(s)
-    nothing_to_reap = not model.layout.reapable
+    nothing_to_reap = model.nothing_to_reap
     return ops.And(*(ops.Or(ops.Not(ops.And(model.walk_ended(s, p, ops), v[p + "_missed"] == 0)),
                             ops.And(model.seq_covers_reapable,
                                     ops.Or(v[p + "_gone"] == 0, nothing_to_reap)))

@@ -40,14 +40,35 @@ counterexamples are made canonical (engines/z3_solve.py, z3_maple._canonical).
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from .engines import z3_collisions as zc
 from .engines import z3_maple as zm
 from .model import maple
 from .model.layout import Layout
+from .model.protocol import CANDIDATE_WORDS, ProtocolConfig
+from .properties.protocol import BY_NAME, PROPERTIES
 
 VERSION = 1
+PROTOCOL_OPTIONS = ((False, False), (True, False), (False, True), (True, True))
+# (mrelease, stuck_writer): the claim name's suffix
+
+
+def protocol_claim_name(prop: str, walk: str, mrelease: bool, stuck_writer: bool) -> str:
+    """`protocol_<property>_<walk>`, then `_mrelease` and `_stuck_writer` when set."""
+    return ("protocol_" + prop + "_" + walk + ("_mrelease" if mrelease else "")
+            + ("_stuck_writer" if stuck_writer else ""))
+
+
+# claim -> (property, configuration): every protocol property, for every layout, per walk
+# whose visit order an iterator claim proves, with and without each option.
+PROTOCOL_CLAIMS = {
+    protocol_claim_name(p.name, walk, mrelease, stuck): (p.name, ProtocolConfig(
+        walk, None, stuck_writer=stuck, mrelease=mrelease))
+    for walk in ("forward", "rev_find") for mrelease, stuck in PROTOCOL_OPTIONS
+    for p in PROPERTIES
+}
 CLAIMS = (
     "forward_visits_all",
     "rev_find_visits_all",
@@ -55,6 +76,7 @@ CLAIMS = (
     "rev_prev_visits_all_below_top",
     "reverse_one_vma_collision",
     "forward_worst_equals_reapable",
+    *PROTOCOL_CLAIMS,
 )
 
 LAYOUTS = ("every layout of 1..K VMAs (bounded) or of any number (inductive): sorted, "
@@ -241,6 +263,123 @@ def _forward_claim(k: int, timeout_s) -> dict:
     }
 
 
+ANY_LAYOUT = ("every layout of any number N >= 0 of VMAs (N is a parameter of the "
+              "invariant), with any VMAs reapable: each visit reads its VMA's reapable "
+              "flag as a free input, 0 or 1, which covers every layout's flags (0 at every "
+              "visit when no VMA is reapable)")
+PROTOCOL_MODEL = ("the protocol of docs/model.md §5 (model/protocol.py): exit_mmap, the "
+                  "OOM reaper (10 attempts, mmap_read_trylock()) and mmap_lock with "
+                  "readers, a writer and queued waiters; every interleaving")
+VISIT_ORDER = {
+    "forward": "the reaper's walk visits every VMA once, ascending: 0, 1, ..., N - 1, as "
+               "the claim forward_visits_all proves for every layout",
+    "rev_find": "the reaper's walk visits every VMA once, descending: N - 1, ..., 0, as "
+                "the claim rev_find_visits_all proves for every layout",
+}
+TERMINATION = ("termination, proved for every N: each step increases one actor's progress "
+               "tuple lexicographically (Protocol.progress_ranks), every tuple bounded, so "
+               "every schedule ends, and the property speaks of its last state")
+
+
+def _protocol_assumptions(prop, config: ProtocolConfig) -> list[str]:
+    out = [ANY_LAYOUT, PROTOCOL_MODEL, VISIT_ORDER[config.walk]]
+    out.append("process_mrelease() races too, with the same walk (one attempt, killable "
+               "wait)" if config.mrelease else "no process_mrelease() caller")
+    out.append("a thread holds mmap_lock for writing from the start and never releases it"
+               if config.stuck_writer else "no other thread takes mmap_lock")
+    if prop.expectation == "at_terminal":
+        out.append(TERMINATION)
+    return out
+
+
+_REVERSED = re.compile(r"(?<![\w.])(-?\d+) (==|!=|<=|>=|<|>) ([a-z_]+)\b(?!\()")
+_FLIP = {"==": "==", "!=": "!=", "<=": ">=", ">=": "<=", "<": ">", ">": "<"}
+
+
+def condition_text(formula) -> str:
+    """A Z3 condition on one line, each comparison written variable first (`ex_pc == 2`,
+    not Z3's `2 == ex_pc`), as traces.condition_words reads them."""
+    from .engines.chc import render_invariant
+
+    return _REVERSED.sub(lambda m: f"{m[3]} {_FLIP[m[2]]} {m[1]}", render_invariant(formula))
+
+
+def _protocol_invariant(proof, part) -> str:
+    """The claim's invariant: the support (Houdini's), then the property's own part."""
+    from .traces import condition_words
+
+    dropped = proof.support.dropped
+    lines = ["the support invariant: these conditions of Protocol.candidate_invariants "
+             "(in kernel words: model/protocol.py CANDIDATE_WORDS, and this output's "
+             "protocol_candidates), inductive together, kept by Houdini and proved first"
+             + (f" ({', '.join(dropped)} not inductive here)" if dropped else "") + ":"]
+    lines += [f"  {name}: {condition_text(f)}" for name, f in proof.support.kept.items()]
+    if part.status != "holds":
+        lines.append("the property: not proved (see inductive.reason)")
+    elif part.invariant is None:
+        lines.append("the property: the support invariant alone excludes every state "
+                     "where it fails")
+    else:
+        how = ("inductive together with the support" if "spacer" not in part.method
+               else "found by Spacer, inductive together with the support")
+        text = _REVERSED.sub(lambda m: f"{m[3]} {_FLIP[m[2]]} {m[1]}", part.invariant)
+        lines += [f"and the property's own part ({how}): {text}",
+                  f"  in kernel words: {condition_words(text)}"]
+    return "\n".join(lines)
+
+
+def _protocol_claims(config: ProtocolConfig, props: list[str], timeout_s) -> dict:
+    """The claims of one configuration (property names `props`): name -> entry. The
+    parametric proof first; only a property it does not prove is checked explicitly on
+    every layout of 1..COUNTEREXAMPLE_VMAS VMAs, which gives a violation its
+    counterexample (the smallest layout, the shortest trace)."""
+    from .engines import z3_protocol_any as zp
+
+    start = time.perf_counter()
+    proof = zp.prove_config(config, timeout_s, names=props)
+    open_ = [name for name in props if proof.properties[name].status != "holds"]
+    bounded = zp.bounded_check(config, zp.COUNTEREXAMPLE_VMAS, open_) if open_ else None
+    shared = (time.perf_counter() - start
+              - sum(part.seconds for part in proof.properties.values())) / len(props)
+    out = {}
+    for name in props:
+        prop, part = BY_NAME[name], proof.properties[name]
+        reason = part.reason
+        witness = None
+        if part.status == "holds":
+            status, bound, checked = "holds", "unbounded", None
+        else:
+            checked = bounded.statuses[name]
+            witness = bounded.witnesses.get(name)
+            status, bound = _combine(checked, None, bounded.most)
+            if witness is not None:
+                bound = len(witness[0])
+            elif part.status == "violated":  # Spacer: a failing state is reachable for
+                reason = (f"Spacer shows a failing state reachable for some N, but no "
+                          f"layout of 1..{bounded.most} VMAs reaches one")  # larger N
+        out[name] = {
+            "status": status,
+            "bound": bound,
+            "property": name,
+            "walk": config.walk,
+            "mrelease": config.mrelease,
+            "stuck_writer": config.stuck_writer,
+            "assumptions": _protocol_assumptions(prop, config),
+            "depends_on": [f"{config.walk}_visits_all"],
+            "invariant": _protocol_invariant(proof, part),
+            "counterexample": (None if witness is None else
+                               zp.counterexample(witness[0], witness[1], name)),
+            "seconds": shared + part.seconds,
+            "bounded": None if checked is None else _part(checked, None, k=bounded.most),
+            "inductive": _part(part.status, reason, method=part.method,
+                               support=list(proof.support.kept),
+                               dropped=list(proof.support.dropped),
+                               termination=(proof.termination.status
+                                            if prop.expectation == "at_terminal" else None)),
+        }
+    return out
+
+
 def prove(timeout_s: float | None = None, k: int = 8, progress=None,
           only: tuple[str, ...] | None = None) -> dict:
     """Check every claim in CLAIMS (or those in `only`, in CLAIMS order) for layouts of
@@ -257,7 +396,7 @@ def prove(timeout_s: float | None = None, k: int = 8, progress=None,
     if unknown:
         raise ValueError(f"no such claim: {', '.join(unknown)}")
     names = [name for name in CLAIMS if only is None or name in only]
-    claims = {}
+    claims, configs = {}, {}
     for number, name in enumerate(names):
         if progress is not None:
             progress(number, len(names))
@@ -265,6 +404,14 @@ def prove(timeout_s: float | None = None, k: int = 8, progress=None,
             claims[name] = _iterator_claim(name, k, timeout_s)
         elif name == "reverse_one_vma_collision":
             claims[name] = _reverse_claim(k, timeout_s)
+        elif name in PROTOCOL_CLAIMS:
+            prop, config = PROTOCOL_CLAIMS[name]
+            if config not in configs:  # one proof per configuration serves its claims
+                wanted = [p for n, (p, c) in PROTOCOL_CLAIMS.items()
+                          if c == config and n in names]
+                configs[config] = _protocol_claims(config, wanted, timeout_s)
+            claims[name] = configs[config][prop]
         else:
             claims[name] = _forward_claim(k, timeout_s)
-    return {"version": VERSION, "k": k, "timeout_s": timeout_s, "claims": claims}
+    return {"version": VERSION, "k": k, "timeout_s": timeout_s, "claims": claims,
+            "protocol_candidates": dict(CANDIDATE_WORDS)}

@@ -51,50 +51,80 @@ class SafetyResult:
     reason_unknown: str | None
     seconds: float
     formula: object = None  # the invariant as a z3 Bool over the model's variables
+    method: str | None = None  # prove_relative: support | inductive | spacer
+
+
+def state_names(model) -> tuple[str, ...]:
+    """The relation's arguments: the model's variables, then its parameters (if any)."""
+    return variable_names(model) + tuple(getattr(model, "parameter_names", ()))
 
 
 class Encoding:
-    """The model's variables, transition relation and init as Z3 terms (Ints)."""
+    """The model's variables, transition relation and init as Z3 terms (Ints).
+
+    A parametric model (engines/z3_protocol_any.py) also has `parameters` (SymInts fixed
+    for a whole run, such as the VMA count N: arguments of the relation that no step
+    changes), `inputs` (z3 terms a step may read, chosen anew at every step, such as a
+    visited VMA's reapable flag), `facts` (what is known of both) and `symbolic_ops()`
+    (its ops, which know its symbolic tables). Spacer then proves one invariant for
+    every value of the parameters."""
 
     def __init__(self, model, known=()):
         self.model = model
-        self.ops = Z3Ops("runs", None)
-        self.names = variable_names(model)
-        self.now = tuple(self.ops.int_var(name) for name in self.names)
-        self.after = tuple(self.ops.int_var(name + "'") for name in self.names)
+        make_ops = getattr(model, "symbolic_ops", None)
+        self.ops = make_ops() if make_ops is not None else Z3Ops("runs", None)
+        self.names = state_names(model)
+        variables = variable_names(model)
+        self.params = tuple(getattr(model, "parameters", ()))
+        self.inputs = tuple(getattr(model, "inputs", ()))
+        self.facts = list(getattr(model, "facts", ()))
+        self.state = tuple(self.ops.int_var(name) for name in variables)
+        self.now = self.state + self.params
+        self.after_state = tuple(self.ops.int_var(name + "'") for name in variables)
+        self.after = self.after_state + self.params
         steps = []
         for action in model.actions:
-            guard = self.ops.to_bool(model.guard(self.now, action, self.ops))
+            guard = self.ops.to_bool(model.guard(self.state, action, self.ops))
             if z3.is_false(z3.simplify(guard)):
                 continue  # an action this configuration never takes (e.g. a mutant's)
             # (simplify() orders terms by creation number, which depends on what the
             # process built before; only its verdict is used, so queries stay the same.)
-            nxt = tuple(model.update(self.now, action, self.ops))
+            nxt = tuple(model.update(self.state, action, self.ops))
             steps.append(z3.And(guard, *(y.term == self.ops.int_term(v)
-                                         for y, v in zip(self.after, nxt))))
+                                         for y, v in zip(self.after_state, nxt))))
         self.step = z3.Or(*steps)
         # A proved inductive type invariant (bmc.inductive_type_invariant) holds in every
         # reachable state, so restricting steps to states that satisfy it removes no run;
         # it gives Spacer the variables' ranges, which it otherwise has to rediscover.
         self.typed = z3.BoolVal(True)
-        if inductive_type_invariant(model) is not None:
-            self.typed = self.ops.to_bool(model.type_ok(self.now, self.ops))
-        self.typed = z3.And(self.typed, *known)
+        if not self.params and inductive_type_invariant(model) is not None:
+            self.typed = self.ops.to_bool(model.type_ok(self.state, self.ops))
+        self.typed = z3.And(self.typed, *self.facts, *known)
         self.init = tuple(int(v) for v in model.init())
+        self.init_terms = tuple(z3.IntVal(v) for v in self.init) + tuple(self.terms(self.params))
 
     def terms(self, state) -> list:
-        return [x.term for x in state]
+        return [x.term if hasattr(x, "term") else x for x in state]
+
+    def bound(self) -> list:
+        """Every variable of the step clause, once: state, parameters, next state, inputs."""
+        out, seen = [], set()
+        for t in self.terms(self.now) + self.terms(self.after_state) + list(self.inputs):
+            if t.get_id() not in seen:
+                seen.add(t.get_id())
+                out.append(t)
+        return out
 
     def state_formula(self, predicate) -> z3.BoolRef:
         """predicate(model, state, ops) over the current-state variables, as a z3 Bool."""
-        return self.ops.to_bool(predicate(self.model, self.now, self.ops))
+        return self.ops.to_bool(predicate(self.model, self.state, self.ops))
 
     def at_init(self, formula) -> z3.BoolRef:
-        return z3.substitute(formula, *zip(self.terms(self.now),
+        return z3.substitute(formula, *zip(self.terms(self.state),
                                            (z3.IntVal(v) for v in self.init)))
 
     def primed(self, formula) -> z3.BoolRef:
-        return z3.substitute(formula, *zip(self.terms(self.now), self.terms(self.after)))
+        return z3.substitute(formula, *zip(self.terms(self.state), self.terms(self.after_state)))
 
 
 def prove_safe(model, bad, timeout_s: float | None = None, known=()) -> SafetyResult:
@@ -141,7 +171,7 @@ def _forked(model, bad, timeout_s, known, seed) -> SafetyResult:
     status, invariant, reason, seconds, sexpr = payload
     formula = None
     if sexpr is not None:
-        decls = {name: z3.Int(name) for name in variable_names(model)}
+        decls = {name: z3.Int(name) for name in state_names(model)}
         formula = z3.And(*z3.parse_smt2_string(f"(assert {sexpr})", decls=decls))
     return SafetyResult(status, invariant, reason, seconds, formula)
 
@@ -166,17 +196,24 @@ def _prove_safe(model, bad, timeout_s, known, seed) -> SafetyResult:
     inv = z3.Function("Inv", *([sort] * len(enc.names)), z3.BoolSort(ctx))
     now = [t.translate(ctx) for t in enc.terms(enc.now)]
     after = [t.translate(ctx) for t in enc.terms(enc.after)]
+    bound = [t.translate(ctx) for t in enc.bound()]
     solver = z3.SolverFor("HORN", ctx=ctx)
     solver.set("spacer.global", True)  # measured 2x faster on no_deadlock (one VMA)
     solver.set("spacer.random_seed", seed)
     solver.set("random_seed", seed)
     if timeout_s is not None:
         solver.set("timeout", max(1, int(timeout_s * 1000)))
-    solver.add(inv(*(z3.IntVal(v, ctx) for v in enc.init)))
-    solver.add(z3.ForAll(now + after, z3.Implies(
+    start_state = inv(*(t.translate(ctx) for t in enc.init_terms))
+    if enc.params:  # every value of the parameters the facts allow
+        facts = z3.And(*enc.facts).translate(ctx)
+        solver.add(z3.ForAll(bound, z3.Implies(facts, start_state)))
+    else:
+        solver.add(start_state)
+    solver.add(z3.ForAll(bound, z3.Implies(
         z3.And(inv(*now), enc.typed.translate(ctx), enc.step.translate(ctx)), inv(*after))))
-    solver.add(z3.ForAll(now, z3.Implies(z3.And(inv(*now), bad_now.translate(ctx)),
-                                         z3.BoolVal(False, ctx))))
+    solver.add(z3.ForAll(bound, z3.Implies(
+        z3.And(inv(*now), *(f.translate(ctx) for f in enc.facts), bad_now.translate(ctx)),
+        z3.BoolVal(False, ctx))))
     answer = solver.check()
     if answer == z3.unsat:
         return SafetyResult("violated", None, None, time.perf_counter() - start)
@@ -198,9 +235,9 @@ def check_invariant(enc: Encoding, invariant, bad_now, timeout_s: float | None =
     """None when `invariant` (a Bool over enc.now) holds at init, is closed under every
     step and excludes `bad_now`; else which of the three failed (or could not be shown)."""
     obligations = (
-        ("init", [z3.Not(enc.at_init(invariant))]),
+        ("init", [*enc.facts, z3.Not(enc.at_init(invariant))]),
         ("step", [invariant, enc.typed, enc.step, z3.Not(enc.primed(invariant))]),
-        ("safe", [invariant, bad_now]),
+        ("safe", [*enc.facts, invariant, bad_now]),
     )
     for name, query in obligations:
         outcome = z3_solve.check(query, timeout_s)
@@ -214,13 +251,20 @@ def render_invariant(invariant) -> str:
     return " ".join(str(invariant).split())
 
 
-def prove_progress(model, timeout_s: float | None = None) -> SafetyResult:
+def prove_progress(model, timeout_s: float | None = None, known=(),
+                   lexicographic: bool = False) -> SafetyResult:
     """Does every run end? ``holds`` when Spacer proves that in every reachable state
     `model.type_ok` holds (which bounds every variable `model.progress_measure` reads)
     and every enabled step strictly increases the progress measure: a bounded measure
     that grows on every step admits no infinite run, so every schedule ends in a
-    terminal state, which is what gives the `at_terminal` properties their meaning."""
-    return prove_safe(model, _stalls, timeout_s)
+    terminal state, which is what gives the `at_terminal` properties their meaning.
+
+    `lexicographic`: the measure is `model.progress_ranks` instead, one tuple per actor;
+    every step must increase one actor's tuple lexicographically and leave the others'
+    as they were. Bounded tuples (type_ok) in that order admit no infinite run either,
+    and the check stays linear when the VMA count is a parameter."""
+    return prove_safe(model, _stalls_lexicographic if lexicographic else _stalls, timeout_s,
+                      known)
 
 
 def _stalls(model, s, ops):
@@ -230,3 +274,102 @@ def _stalls(model, s, ops):
                       model.progress_measure(tuple(model.update(s, a, ops))) <= rank)
               for a in model.actions]
     return ops.Or(ops.Not(model.type_ok(s, ops)), *stalls)
+
+
+def _lex_greater(ops, after, before):
+    """after > before in lexicographic order (tuples of equal length)."""
+    options = []
+    for k in range(len(before)):
+        options.append(ops.And(*(after[j] == before[j] for j in range(k)), after[k] > before[k]))
+    return ops.Or(*options)
+
+
+def _stalls_lexicographic(model, s, ops):
+    """s is ill-typed, or some enabled step from s increases no actor's rank alone."""
+    ranks = model.progress_ranks(s)
+    stalls = []
+    for a in model.actions:
+        later = model.progress_ranks(tuple(model.update(s, a, ops)))
+        grows = [ops.And(_lex_greater(ops, later[i], ranks[i]),
+                         *(x == y for j in range(len(ranks)) if j != i
+                           for x, y in zip(later[j], ranks[j])))
+                 for i in range(len(ranks))]
+        stalls.append(ops.And(model.guard(s, a, ops), ops.Not(ops.Or(*grows))))
+    return ops.Or(ops.Not(model.type_ok(s, ops)), *stalls)
+
+
+# -- a support invariant first, then each property in one query where it can be -------------
+
+
+@dataclass(frozen=True)
+class Support:
+    """The candidate conditions that hold at init and are inductive together (Houdini):
+    `kept` (name -> z3 Bool over the model's variables), `dropped` (names), and their
+    conjunction `formula`, which holds in every reachable state."""
+
+    kept: dict
+    dropped: tuple
+    seconds: float
+
+    @property
+    def formula(self):
+        return z3.And(*self.kept.values()) if self.kept else z3.BoolVal(True)
+
+    def text(self) -> str:
+        return "; ".join(f"{name}: {render_invariant(f)}" for name, f in self.kept.items())
+
+
+def houdini(model, candidates, timeout_s: float | None = None) -> Support:
+    """The largest subset of candidates(model, state, ops) -> {name: condition} that holds
+    in the initial state(s) and is closed under every step when all of it is assumed
+    (Houdini's fixpoint: drop every condition some step can break from a state that
+    satisfies all the kept ones, until none breaks). One SMT query per round: a model of
+    "some kept condition fails (at init, or after one step)" names the conditions to drop;
+    unsat ends the round. An unknown drops every condition (nothing unproved is kept)."""
+    start = time.perf_counter()
+    enc = Encoding(model)
+    conditions = {name: enc.ops.to_bool(c)
+                  for name, c in candidates(model, enc.state, enc.ops).items()}
+    kept = dict(conditions)
+    for stepping, setup, after in ((False, [], enc.at_init),
+                                   (True, [enc.typed, enc.step], enc.primed)):
+        while kept:
+            assumed = [z3.And(*kept.values())] if stepping else []
+            flags = {name: z3.Bool(f"houdini_{name}") for name in kept}
+            query = [*enc.facts, *setup, *assumed,
+                     *(flag == z3.Not(after(c)) for (name, c), flag
+                       in zip(kept.items(), flags.values())),
+                     z3.Or(*flags.values())]
+            outcome = z3_solve.check(query, timeout_s)
+            if outcome.result == z3.unsat:
+                break
+            if outcome.result != z3.sat:
+                kept = {}
+                break
+            for name in [n for n, flag in flags.items() if outcome.value(flag)]:
+                del kept[name]
+    dropped = tuple(name for name in conditions if name not in kept)
+    return Support(kept, dropped, time.perf_counter() - start)
+
+
+def prove_relative(model, bad, support, timeout_s: float | None = None, known=()) -> SafetyResult:
+    """prove_safe, cheapest argument first (`method` says which), each checked like
+    Spacer's invariants; `invariant` is the part beyond the support (None for 1):
+    1. ``support``: the support invariant alone excludes `bad` (one query);
+    2. ``inductive``: Not(bad) is inductive together with the support (init and one step);
+    3. ``spacer``: Spacer, with the support (and `known`) assumed."""
+    start = time.perf_counter()
+    formula = support.formula
+    enc = Encoding(model, [formula, *known])
+    bad_now = enc.state_formula(bad)
+    if z3_solve.check([*enc.facts, enc.typed, bad_now], timeout_s).result == z3.unsat:
+        return SafetyResult("holds", None, None, time.perf_counter() - start, formula,
+                            "support")
+    good = bad_now.arg(0) if z3.is_not(bad_now) else z3.Not(bad_now)
+    if check_invariant(enc, good, bad_now, timeout_s) is None:
+        return SafetyResult("holds", render_invariant(good), None,
+                            time.perf_counter() - start, z3.And(formula, good), "inductive")
+    result = prove_safe(model, bad, timeout_s, [formula, *known])
+    formula = None if result.formula is None else z3.And(support.formula, result.formula)
+    return SafetyResult(result.status, result.invariant, result.reason_unknown,
+                        time.perf_counter() - start, formula, "spacer")
