@@ -202,6 +202,7 @@ class Compiled:
             body.append(f"    p0 = {use(model.progress_measure(sym))}")
         body.append("    n = 0")
         by_actor: dict[str, list[str]] = {actor: [] for actor in ACTOR_ORDER}
+        in_order: list[str] = []  # every action, in the model's order (explicit.py's)
         possible = set().union(*(self._possible[pc, sym[VARIABLES.index(pc)]]
                                  for pc in PC_FIELDS))
         for index, action in enumerate(self.actions):
@@ -215,6 +216,7 @@ class Compiled:
             if isinstance(guard, PyExpr):
                 lines = [f"if {use(guard)}:"] + ["    " + line for line in lines]
             by_actor[action.actor] += lines
+            in_order += lines
         if self.reduction == "por":
             ample = ample_conditions(model, sym, ops)
             for actor in ACTOR_ORDER:
@@ -226,8 +228,7 @@ class Compiled:
                 body += ["        " + line for line in by_actor[actor]]
                 body.append("        if n:")
                 body.append("            return n")
-        for actor in ACTOR_ORDER:
-            body += ["    " + line for line in by_actor[actor]]
+        body += ["    " + line for line in in_order]
         body.append("    return n")
         unpack = []
         for name in sorted(reads, key=VARIABLES.index):
