@@ -40,7 +40,6 @@ counterexamples are made canonical (engines/z3_solve.py, z3_maple._canonical).
 from __future__ import annotations
 
 import json
-import re
 import time
 
 from .engines import z3_collisions as zc
@@ -292,16 +291,11 @@ def _protocol_assumptions(prop, config: ProtocolConfig) -> list[str]:
     return out
 
 
-_REVERSED = re.compile(r"(?<![\w.])(-?\d+) (==|!=|<=|>=|<|>) ([a-z_]+)\b(?!\()")
-_FLIP = {"==": "==", "!=": "!=", "<=": ">=", ">=": "<=", "<": ">", ">": "<"}
-
-
 def condition_text(formula) -> str:
-    """A Z3 condition on one line, each comparison written variable first (`ex_pc == 2`,
-    not Z3's `2 == ex_pc`), as traces.condition_words reads them."""
+    """A Z3 condition on one line, variable first (chc.render_invariant)."""
     from .engines.chc import render_invariant
 
-    return _REVERSED.sub(lambda m: f"{m[3]} {_FLIP[m[2]]} {m[1]}", render_invariant(formula))
+    return render_invariant(formula)
 
 
 def _protocol_invariant(proof, part) -> str:
@@ -322,9 +316,8 @@ def _protocol_invariant(proof, part) -> str:
     else:
         how = ("inductive together with the support" if "spacer" not in part.method
                else "found by Spacer, inductive together with the support")
-        text = _REVERSED.sub(lambda m: f"{m[3]} {_FLIP[m[2]]} {m[1]}", part.invariant)
-        lines += [f"and the property's own part ({how}): {text}",
-                  f"  in kernel words: {condition_words(text)}"]
+        lines += [f"and the property's own part ({how}): {part.invariant}",
+                  f"  in kernel words: {condition_words(part.invariant)}"]
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ out of budget is `unknown`.
 from __future__ import annotations
 
 import multiprocessing
+import re
 import time
 import traceback
 from dataclasses import dataclass
@@ -246,13 +247,21 @@ def check_invariant(enc: Encoding, invariant, bad_now, timeout_s: float | None =
     return None
 
 
+# a comparison of a number with a variable, alone between brackets or commas: Z3 orders
+# `x == 2` as `2 == x` when the number's term is older
+_NUMBER_FIRST = re.compile(r"(?:^|(?<=\()|(?<=, ))(-?\d+) (==|!=|<=|>=|<|>) ([a-z_]+)(?=[),]|$)")
+_FLIPPED = {"==": "==", "!=": "!=", "<=": ">=", ">=": "<=", "<": ">", ">": "<"}
+
+
 def render_invariant(invariant) -> str:
-    """The invariant as one line of Z3's own syntax (And/Or/Not over variable names)."""
-    return " ".join(str(invariant).split())
+    """The invariant as one line of Z3's own syntax (And/Or/Not over variable names),
+    each comparison of a variable and a number written variable first (`ex_pc == 2`)."""
+    text = " ".join(str(invariant).split())
+    return _NUMBER_FIRST.sub(lambda m: f"{m[3]} {_FLIPPED[m[2]]} {m[1]}", text)
 
 
 def prove_progress(model, timeout_s: float | None = None, known=(),
-                   lexicographic: bool = False) -> SafetyResult:
+                   lexicographic: bool = False, support=None) -> SafetyResult:
     """Does every run end? ``holds`` when Spacer proves that in every reachable state
     `model.type_ok` holds (which bounds every variable `model.progress_measure` reads)
     and every enabled step strictly increases the progress measure: a bounded measure
@@ -262,9 +271,14 @@ def prove_progress(model, timeout_s: float | None = None, known=(),
     `lexicographic`: the measure is `model.progress_ranks` instead, one tuple per actor;
     every step must increase one actor's tuple lexicographically and leave the others'
     as they were. Bounded tuples (type_ok) in that order admit no infinite run either,
-    and the check stays linear when the VMA count is a parameter."""
-    return prove_safe(model, _stalls_lexicographic if lexicographic else _stalls, timeout_s,
-                      known)
+    and the check stays linear when the VMA count is a parameter.
+
+    `support`: a Support (houdini) proved first: then prove_relative, which needs one
+    query when the support already bounds every variable the measure reads."""
+    stalls = _stalls_lexicographic if lexicographic else _stalls
+    if support is not None:
+        return prove_relative(model, stalls, support, timeout_s, known)
+    return prove_safe(model, stalls, timeout_s, known)
 
 
 def _stalls(model, s, ops):

@@ -36,9 +36,12 @@ def check_protocol(model, properties, timeout_s: float | None = DEFAULT_TIMEOUT_
     from ..verify import Verification
 
     statuses, traces, notes = {}, {}, {}
-    progress_proof = chc.prove_progress(model, timeout_s)
+    support = chc.houdini(model, _candidates, timeout_s)
+    progress_proof = chc.prove_progress(model, timeout_s, support=support)
     terminates = progress_proof.status
-    known = {"termination": progress_proof.formula} if terminates == "holds" else {}
+    known = {"support": support.formula}
+    if terminates == "holds" and progress_proof.method == "spacer":
+        known["termination"] = progress_proof.formula
     # The `always` properties first, split ones last: what is proved helps with the rest.
     order = sorted(properties, key=lambda p: (p.expectation == "at_terminal",
                                               p.conjuncts is not None))
@@ -46,20 +49,27 @@ def check_protocol(model, properties, timeout_s: float | None = DEFAULT_TIMEOUT_
         if progress is not None:
             progress(number, len(properties))
         start = time.perf_counter()
-        status, trace, note = _check_one(model, prop, terminates, timeout_s, known)
+        status, trace, note = _check_one(model, prop, terminates, timeout_s, known, support)
         note["seconds"] = round(time.perf_counter() - start, 3)
         statuses[prop.name], notes[prop.name] = status, note
         if trace is not None:
             traces[prop.name] = trace
     statuses = {p.name: statuses[p.name] for p in properties}
     complete = all(s in ("holds", "violated") for s in statuses.values())
-    termination = {"status": terminates, "invariant": progress_proof.invariant}
+    termination = {"status": terminates, "method": progress_proof.method,
+                   "invariant": progress_proof.invariant or (
+                       chc.render_invariant(support.formula) if terminates == "holds"
+                       else None)}
     if progress_proof.reason_unknown:
         termination["reason_unknown"] = progress_proof.reason_unknown
     return Verification(model, "z3", statuses, traces, None, None, complete, notes, termination)
 
 
-def _check_one(model, prop, terminates: str, timeout_s, known):
+def _candidates(model, s, ops):
+    return model.candidate_invariants(s, ops)
+
+
+def _check_one(model, prop, terminates: str, timeout_s, known, support):
     """(status, trace or None, notes) of one property."""
     start = time.perf_counter()
 
@@ -75,21 +85,24 @@ def _check_one(model, prop, terminates: str, timeout_s, known):
 
         budget = None if timeout_s is None else \
             max(0.001, timeout_s - (time.perf_counter() - start))
-        proofs.append(chc.prove_safe(model, fails, budget, list(known.values())))
+        others = [f for name, f in known.items() if name != "support"]
+        proofs.append(chc.prove_relative(model, fails, support, budget, others))
         if proofs[-1].status != "holds":
             break
-        known[f"{prop.name}[{part}]"] = proofs[-1].formula  # proved: later parts use it
+        if proofs[-1].method == "spacer":  # proved: later parts use it
+            known[f"{prop.name}[{part}]"] = proofs[-1].formula
     safety = proofs[-1]
-    note = {"method": "spacer"}
+    note = {"method": ", ".join(dict.fromkeys(p.method for p in proofs))}
     if safety.status == "holds":
-        if len(proofs) == 1:
+        if len(proofs) == 1 and f"{prop.name}[0]" in known:
             known[prop.name] = known.pop(f"{prop.name}[0]")
         if prop.expectation == "at_terminal" and terminates != "holds":
             return "unknown", None, {**note, "reason_unknown":
                                      f"termination (progress measure) is {terminates}"}
-        invariant = proofs[0].invariant if len(proofs) == 1 else \
-            "And(" + ", ".join(p.invariant for p in proofs) + ")"  # each part also
-        # relative to the parts before it
+        own = [p.invariant for p in proofs if p.invariant is not None]
+        # each part relative to the support (and to the parts before it)
+        invariant = (chc.render_invariant(support.formula) if not own else own[0]
+                     if len(own) == 1 else "And(" + ", ".join(own) + ")")
         return "holds", None, {**note, "invariant": invariant, "relative_to": relative_to}
     if safety.status == "unknown":
         return "unknown", None, {**note, "reason_unknown": safety.reason_unknown}

@@ -131,7 +131,7 @@ def prove_config(config: ProtocolConfig, timeout_s: float | None = None,
     start = time.perf_counter()
     model = AnyLayout(config)
     support = chc.houdini(model, support_candidates, timeout_s)
-    termination = chc.prove_progress(model, timeout_s, [support.formula], lexicographic=True)
+    termination = chc.prove_progress(model, timeout_s, lexicographic=True, support=support)
     out = ConfigProof(config, support, termination)
     for prop in PROPERTIES:
         if names is not None and prop.name not in names:
