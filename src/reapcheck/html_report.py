@@ -761,7 +761,8 @@ def _protocol(data) -> Table | None:
                 names.append(p)
     rows = []
     for run in runs:
-        opts = ", ".join(o for o in ("stuck_writer", "mrelease") if run.get(o)) or "-"
+        opts = ", ".join([o for o in ("stuck_writer", "mrelease") if run.get(o)]
+                         + (["por"] if run.get("reduction") == "por" else [])) or "-"
         states = run.get("states")
         states_text = "-" if states is None else f"{_int(states):,}"
         incomplete = run.get("complete") is False
