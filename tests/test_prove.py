@@ -54,8 +54,8 @@ EXPECTED = {  # (status, bound) from docs/model.md §3, §4
 }
 
 
-@pytest.fixture(scope="module")
-def result():
+@pytest.fixture(scope="session")  # once per xdist worker: a module fixture is rebuilt
+def result():                      # each time the worker comes back to this module
     return prove(k=K, only=FIRST)
 
 
