@@ -97,7 +97,7 @@ def test_experiment_from_a_recorded_run(capsys, tmp_path):
 
 # --- prove: violated is expected only for rev_prev_visits_all ---------------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per xdist worker
 def proved():
     return prove_module.prove(k=2)  # K = 2: every verdict as for K = 8, in seconds
 
