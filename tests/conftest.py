@@ -9,7 +9,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/oracle.py
 
 from reapcheck.model.layout import Layout, Vma  # noqa: E402
 
-FIRST = ("test_results_fresh.py", "test_protocol_z3.py", "test_prove.py")  # the longest
+FIRST = ("test_results_fresh.py", "test_protocol_proofs.py", "test_protocol_z3.py",
+         "test_prove.py")  # the longest
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,0 +1,210 @@
+"""The protocol claims for every layout (issue 13.1): engines/z3_protocol_any.py and the
+`protocol_*` claims of prove.py, against the explicit engine on concrete layouts.
+
+Expected verdicts come from docs/model.md §5: on the real protocol (no seeded bug) every
+property holds, for both proved walks and every option; each seeded bug breaks the
+properties the explicit engine shows broken on a one-VMA layout.
+- The parametric model is the concrete one: AnyLayout's guards and updates, with N, the
+  flags and the state fixed, are Protocol's, on every reachable state of small layouts.
+- Houdini's support holds in every reachable state the explicit engine finds.
+- Differential, over every seeded bug (and none), both walks and every option: the
+  parametric proof never says `holds` where the explicit engine finds a violation, and
+  says `violated` only where it does; every violation it reports comes with a layout and
+  a trace that `reapcheck replay` accepts.
+"""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import z3
+
+from reapcheck import prove as prove_module
+from reapcheck.cli import main
+from reapcheck.engines import chc, z3_solve
+from reapcheck.engines import z3_protocol_any as zp
+from reapcheck.engines.z3_solve import Outcome
+from reapcheck.model.ops import CONCRETE
+from reapcheck.model.protocol import (CANDIDATE_WORDS, MUTANTS, VARIABLES, Protocol,
+                                      ProtocolConfig)
+from reapcheck.prove import CLAIMS, EXPECTED, PROTOCOL_CLAIMS, prove, verdict
+from reapcheck.properties.protocol import PROPERTIES
+from reapcheck.verify import verify
+
+OPTIONS = [(False, False), (True, False), (False, True), (True, True)]  # mrelease, stuck
+
+
+def test_claim_names():
+    names = [f"protocol_{p.name}_{walk}{'_mrelease' if mr else ''}"
+             f"{'_stuck_writer' if stuck else ''}"
+             for walk in ("forward", "rev_find") for mr, stuck in OPTIONS for p in PROPERTIES]
+    assert list(PROTOCOL_CLAIMS) == names and len(names) == 56
+    assert set(names) <= set(CLAIMS)
+    assert "protocol_no_use_after_free_rev_find" in PROTOCOL_CLAIMS
+    assert all(EXPECTED[name] == "holds" for name in names)
+    for name, (prop, config) in PROTOCOL_CLAIMS.items():
+        assert config.mutant is None and name.startswith(f"protocol_{prop}_{config.walk}")
+
+
+def test_every_candidate_has_words():
+    model = Protocol(zp.flag_layout((1, 0)), ProtocolConfig("rev_find"))
+    assert set(model.candidate_invariants(model.init())) == set(CANDIDATE_WORDS)
+
+
+@pytest.fixture(scope="module")
+def one_config():
+    """The seven claims of rev_find with process_mrelease."""
+    names = tuple(n for n, (_, c) in PROTOCOL_CLAIMS.items()
+                  if c == ProtocolConfig("rev_find", mrelease=True))
+    return prove(timeout_s=120, only=names)
+
+
+def test_the_claims_hold_for_every_layout(one_config):
+    claims = one_config["claims"]
+    assert len(claims) == 7
+    for name, entry in claims.items():
+        assert (entry["status"], entry["bound"]) == ("holds", "unbounded"), name
+        assert verdict(name, entry) == "expected"
+        assert entry["counterexample"] is None and entry["bounded"] is None
+        assert entry["inductive"]["status"] == "holds"
+        assert entry["depends_on"] == ["rev_find_visits_all"]
+        assert any("rev_find_visits_all" in a for a in entry["assumptions"])
+        assert any("any number N" in a for a in entry["assumptions"])
+        assert any("process_mrelease() races" in a for a in entry["assumptions"])
+        assert "readers == " in entry["invariant"] and "exclusion" in entry["invariant"]
+        assert entry["property"] in name and entry["walk"] == "rev_find"
+    uaf = claims["protocol_no_use_after_free_rev_find_mrelease"]
+    assert "uaf == 0" in uaf["invariant"]
+    deadlock = claims["protocol_no_deadlock_rev_find_mrelease"]
+    assert deadlock["inductive"]["termination"] == "holds"
+    assert any("termination" in a for a in deadlock["assumptions"])
+    assert set(one_config["protocol_candidates"]) == set(CANDIDATE_WORDS)
+    json.dumps(one_config)
+
+
+# -- the parametric model is model/protocol.py's ------------------------------------------
+
+
+def _reachable(model, limit=400, seed=0):
+    seen, frontier = {model.init()}, [model.init()]
+    while frontier:
+        state = frontier.pop()
+        for _, after in model.successors(state):
+            if after not in seen:
+                seen.add(after)
+                frontier.append(after)
+    states = sorted(seen)
+    random.Random(seed).shuffle(states)
+    return states[:limit]
+
+
+@pytest.mark.parametrize("walk,flags,mrelease", [("rev_find", (1, 0, 1), False),
+                                                 ("forward", (0, 1), True)])
+def test_any_layout_steps_are_the_concrete_steps(walk, flags, mrelease):
+    """Fix N, the flag each visit reads and the state: AnyLayout's guard and update of
+    every action evaluate to Protocol's on the layout with those flags."""
+    config = ProtocolConfig(walk, mrelease=mrelease)
+    concrete = Protocol(zp.flag_layout(flags), config)
+    par = zp.AnyLayout(config)
+    enc = chc.Encoding(par)
+    (n, none), flag = (p.term for p in par.parameters), par.inputs[0]
+    rules = []
+    for action in par.actions:
+        guard = enc.ops.to_bool(par.guard(enc.state, action, enc.ops))
+        after = [enc.ops.int_term(x) for x in par.update(enc.state, action, enc.ops)]
+        rules.append((action, guard, after))
+    for state in _reachable(concrete, 150):
+        v = dict(zip(VARIABLES, state))
+        for action, guard, after in rules:
+            prefix = {"reaper": "rp", "mrelease": "mr"}.get(action.actor)
+            visit = concrete.visiting(v, prefix)[1] if prefix else 0
+            pins = [(x.term, z3.IntVal(value)) for x, value in zip(enc.state, state)]
+            pins += [(n, z3.IntVal(len(flags))), (none, z3.IntVal(int(not any(flags)))),
+                     (flag, z3.IntVal(max(visit, 0)))]
+            enabled = z3.is_true(z3.simplify(z3.substitute(guard, *pins)))
+            assert enabled == bool(concrete.guard(state, action)), (action, state)
+            if enabled:
+                got = tuple(z3.simplify(z3.substitute(t, *pins)).as_long() for t in after)
+                assert got == concrete.update(state, action), (action, state)
+
+
+def test_the_support_holds_in_every_reachable_state():
+    """Houdini's kept conditions, evaluated concretely on every state the explicit
+    search reaches (two VMAs, process_mrelease)."""
+    config = ProtocolConfig("forward", mrelease=True)
+    support = chc.houdini(zp.AnyLayout(config), zp.support_candidates, 60)
+    assert not support.dropped
+    for flags in [(1, 0), (1, 1)]:
+        model = Protocol(zp.flag_layout(flags), config)
+        for state in _reachable(model, 10**6):
+            conditions = model.candidate_invariants(state, CONCRETE)
+            assert all(conditions[name] for name in support.kept), state
+
+
+# -- differential: the parametric proof against the explicit engine -------------------------
+
+
+DIFFERENTIAL = [(mutant, walk, mr, stuck) for mutant in [None, *sorted(MUTANTS)]
+                for walk in ("forward", "rev_find") for mr, stuck in OPTIONS]
+
+
+@pytest.mark.parametrize("mutant,walk,mrelease,stuck", DIFFERENTIAL)
+def test_parametric_proof_never_holds_where_the_explorer_finds_a_violation(
+        mutant, walk, mrelease, stuck):
+    config = ProtocolConfig(walk, mutant, stuck_writer=stuck, mrelease=mrelease)
+    explicit = {}
+    for layout in zp.small_layouts(1):  # one VMA, reapable or not
+        for name, status in verify(layout, config, "explicit").statuses.items():
+            explicit[name] = "violated" if "violated" in (status, explicit.get(name)) \
+                else status
+    proof = zp.prove_config(config, timeout_s=20)  # out of time: unknown, never holds
+    for name, part in proof.properties.items():
+        if explicit[name] == "violated":
+            assert part.status != "holds", name
+        if part.status == "violated":
+            assert explicit[name] == "violated", name
+        if mutant is None:
+            assert part.status == "holds", name
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_each_seeded_bug_is_violated_with_a_counterexample_that_replays(mutant, tmp_path):
+    """prove's protocol claims, under the seeded bug: each property the bug breaks is
+    `violated`, with the smallest layout and a trace that `reapcheck replay` re-runs."""
+    config = ProtocolConfig("rev_find", mutant, stuck_writer=mutant == "blocking_read_lock")
+    expected = {name for name, s in verify(zp.flag_layout((1,)), config,
+                                           "explicit").statuses.items() if s == "violated"}
+    assert expected
+    entries = prove_module._protocol_claims(config, sorted(expected), timeout_s=60)
+    for name, entry in entries.items():
+        assert entry["status"] == "violated", name
+        cex = entry["counterexample"]
+        assert cex["vmas"] == entry["bound"] == 1 and cex["steps"] == len(cex["trace"]["steps"])
+        assert cex["trace"]["config"]["mutant"] == mutant
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(cex["trace"]))
+        assert main(["replay", str(path)]) == 0
+
+
+# -- honest outcomes ----------------------------------------------------------------------
+
+
+def test_a_tiny_budget_is_unknown_never_holds():
+    proof = zp.prove_config(ProtocolConfig("rev_find"), timeout_s=0.001)
+    assert {p.status for p in proof.properties.values()} <= {"unknown"}
+
+
+def test_a_solver_that_says_unknown_proves_nothing(monkeypatch):
+    """Every SMT query unknown (as on a timeout): no claim holds unbounded; the explicit
+    check on 1..3 VMAs then gives `holds` up to 3 VMAs only, which prove counts as
+    incomplete."""
+    def unknown(*args, **kwargs):
+        return Outcome(z3.unknown, 0.0, "timeout")
+    monkeypatch.setattr(z3_solve, "check", unknown)
+    names = tuple(n for n, (_, c) in PROTOCOL_CLAIMS.items()
+                  if c == ProtocolConfig("forward", stuck_writer=True))
+    out = prove(timeout_s=5, only=names)
+    for name, entry in out["claims"].items():
+        assert entry["bound"] != "unbounded", name
+        assert verdict(name, entry) == "incomplete", name
