@@ -1,4 +1,4 @@
-"""Issue 4's claims, proved with Z3: `prove()` (data) and `iterate_json()` (one walk).
+"""Issue 4's and issue 13's claims, proved with Z3: `prove()` (data) and `iterate_json()`.
 
 Each claim is checked two ways, both reading the model's own definitions (model/maple.py
 for the iterators, through engines/z3_maple.py; model/walk_product.py and
@@ -32,8 +32,23 @@ worst case, its status, the schedule as action names and its replayed collision 
 output is deterministic (unless a timeout strikes): queries run in fresh Z3 contexts and
 counterexamples are made canonical (engines/z3_solve.py, z3_maple._canonical).
 
+The protocol claims (PROTOCOL_CLAIMS, issue 13 section 1), `protocol_<property>_<walk>`
+plus `_mrelease` and `_stuck_writer` for the options: each of the seven protocol
+properties (properties/protocol.py), for the walks whose visit order an iterator claim
+proves (forward, rev_find; named in `depends_on` and `assumptions`), for every layout of
+any number of VMAs (engines/z3_protocol_any.py: model/protocol.py with N a parameter).
+The inductive proof comes first; the invariant is Houdini's support (the model's
+candidate invariants that are inductive together) and the property's own part, if it
+needs one. Only a property Spacer shows violated is checked explicitly, on every layout
+of 1..3 VMAs, for its counterexample (`bounded`, and the trace file `reapcheck replay`
+reads); a protocol claim that is unknown has bound None. Their entries add `property`,
+`walk`, `mrelease`, `stuck_writer`, `depends_on`, and in `inductive` the `method`
+(support | inductive | spacer), the `support` kept, the candidates `dropped` and (for
+`at_terminal` properties) `termination`. The output's `protocol_candidates` gives each
+candidate invariant in kernel words.
+
     >>> from reapcheck.prove import prove
-    >>> result = prove(k=2)
+    >>> result = prove(k=2, only=("rev_prev_visits_all",))
     >>> result["claims"]["rev_prev_visits_all"]["status"]
     'violated'
 """
@@ -118,6 +133,12 @@ def exit_status(result: dict) -> int:
 def counterexample_text(entry: dict) -> str:
     """An iterator claim's counterexample in words (the JSON keeps the data)."""
     cex = entry["counterexample"]
+    if "trace" in cex:  # a protocol claim: the layout, and the trace replay reads
+        flags = ", ".join(f"VMA {v['vma']} {'reapable' if v['reapable'] else 'not reapable'}"
+                          for v in cex["layout"])
+        return (f"{cex['vmas']} VMA(s) ({flags}): a schedule of {cex['steps']} steps breaks "
+                f"{entry['property']} (the JSON's counterexample.trace is a file "
+                "`reapcheck replay` re-runs)")
     if "walk" not in cex:
         return json.dumps(cex)
     vmas = "; ".join(f"VMA {v['vma']} {v['start']}-{v['end']}"
@@ -321,16 +342,48 @@ def _protocol_invariant(proof, part) -> str:
     return "\n".join(lines)
 
 
+def protocol_text(claims: dict) -> list[str]:
+    """The protocol claims as text: one table row each, then per configuration its
+    assumptions and support invariant once, and each claim's own part."""
+    from tabulate import tabulate  # 80 ms to import: only for tables
+
+    mine = {name: c for name, c in claims.items() if name in PROTOCOL_CLAIMS}
+    if not mine:
+        return []
+    rows = [[name, c["status"], c["bound"], f"{c['expected']}: {c['verdict']}",
+             c["inductive"]["method"] or "-", f"{c.get('seconds', 0):.1f}"]
+            for name, c in mine.items()]
+    out = ["", tabulate(rows, headers=["protocol claim", "status", "bound", "expected",
+                                       "method", "seconds"])]
+    shown = set()
+    for name, c in mine.items():
+        config = (c["walk"], c["mrelease"], c["stuck_writer"])
+        head, _, tail = c["invariant"].partition("\nthe property")
+        head, _, own = head.partition("\nand the property's own part")
+        if config not in shown:
+            shown.add(config)
+            label = protocol_claim_name("*", *config).replace("protocol_*_", "")
+            out += ["", f"protocol claims {label}: assuming"]
+            out += [f"  - {a}" for a in c["assumptions"] if "termination" not in a]
+            out += [head]
+        if own or tail:
+            out.append(f"{name}: the property" + (tail or "'s own part" + own))
+        if c.get("counterexample"):
+            out.append(f"{name}: counterexample: {counterexample_text(c)}")
+    return out
+
+
 def _protocol_claims(config: ProtocolConfig, props: list[str], timeout_s) -> dict:
     """The claims of one configuration (property names `props`): name -> entry. The
-    parametric proof first; only a property it does not prove is checked explicitly on
-    every layout of 1..COUNTEREXAMPLE_VMAS VMAs, which gives a violation its
-    counterexample (the smallest layout, the shortest trace)."""
+    parametric proof first; a property it shows violated (Spacer: a failing state is
+    reachable for some N and flags) is then checked explicitly on every layout of
+    1..COUNTEREXAMPLE_VMAS VMAs, which gives it its counterexample (the smallest layout,
+    the shortest trace). An unknown stays unknown (bound None: no layout checked)."""
     from .engines import z3_protocol_any as zp
 
     start = time.perf_counter()
     proof = zp.prove_config(config, timeout_s, names=props)
-    open_ = [name for name in props if proof.properties[name].status != "holds"]
+    open_ = [name for name in props if proof.properties[name].status == "violated"]
     bounded = zp.bounded_check(config, zp.COUNTEREXAMPLE_VMAS, open_) if open_ else None
     shared = (time.perf_counter() - start
               - sum(part.seconds for part in proof.properties.values())) / len(props)
@@ -341,6 +394,8 @@ def _protocol_claims(config: ProtocolConfig, props: list[str], timeout_s) -> dic
         witness = None
         if part.status == "holds":
             status, bound, checked = "holds", "unbounded", None
+        elif part.status != "violated":
+            status, bound, checked = "unknown", None, None
         else:
             checked = bounded.statuses[name]
             witness = bounded.witnesses.get(name)

@@ -122,7 +122,7 @@ def prove_property(model: AnyLayout, prop, support: chc.Support, termination: st
     if status == "holds" and prop.expectation == "at_terminal" and termination != "holds":
         status, reason = "unknown", f"termination (progress ranks) is {termination}"
     return PropertyProof(prop.name, status, " and ".join(invariants) or None,
-                         ", ".join(methods) or None, reason, time.perf_counter() - start)
+                         ", ".join(dict.fromkeys(methods)) or None, reason, time.perf_counter() - start)
 
 
 def prove_config(config: ProtocolConfig, timeout_s: float | None = None,
