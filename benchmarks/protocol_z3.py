@@ -10,6 +10,7 @@ that differs between the engines is printed as MISMATCH and makes the exit statu
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import sys
@@ -59,7 +60,8 @@ def main() -> int:
         if name not in known:
             parser.error(f"unknown case {name!r}; known: {', '.join(known)}")
     lines = [f"# python {platform.python_version()}, {platform.machine()}, "
-             f"timeout {args.timeout:g} s per property"]
+             f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, load average "
+             f"{os.getloadavg()[0]:.1f} at the start, timeout {args.timeout:g} s per property"]
     mismatch = False
 
     def say(line: str) -> None:

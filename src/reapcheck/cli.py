@@ -553,8 +553,8 @@ def cmd_prove(args) -> int:
 
     if args.claim and set(args.claim) - set(EXPECTED_CLAIMS):
         unknown = sorted(set(args.claim) - set(EXPECTED_CLAIMS))
-        raise UsageError(f"reapcheck prove: no such claim: {', '.join(unknown)} (reapcheck prove --json lists "
-                       "every claim)")
+        raise UsageError(f"reapcheck prove: no such claim: {', '.join(unknown)} "
+                         "(reapcheck prove --json lists every claim)")
     progress = _progress(args, "prove")
     result = prove(timeout_s=args.timeout, progress=progress,
                    only=tuple(args.claim) if args.claim else None)

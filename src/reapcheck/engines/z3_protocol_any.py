@@ -36,7 +36,7 @@ import z3
 
 from ..model.layout import Layout, Vma
 from ..model.protocol import Protocol, ProtocolConfig
-from ..properties.protocol import BY_NAME, PROPERTIES
+from ..properties.protocol import PROPERTIES
 from . import chc
 from .z3_collisions import ParametricOps, SymTable
 from .z3ops import SymInt
@@ -122,7 +122,8 @@ def prove_property(model: AnyLayout, prop, support: chc.Support, termination: st
     if status == "holds" and prop.expectation == "at_terminal" and termination != "holds":
         status, reason = "unknown", f"termination (progress ranks) is {termination}"
     return PropertyProof(prop.name, status, " and ".join(invariants) or None,
-                         ", ".join(dict.fromkeys(methods)) or None, reason, time.perf_counter() - start)
+                         ", ".join(dict.fromkeys(methods)) or None, reason,
+                         time.perf_counter() - start)
 
 
 def prove_config(config: ProtocolConfig, timeout_s: float | None = None,
