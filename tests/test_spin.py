@@ -10,7 +10,8 @@ reapcheck's own engines.
 - a mutant's SPIN trail converts to a trace JSON that `reapcheck replay` accepts;
 - bad command lines: one line naming the option or file, exit 2, nothing written.
 
-Each export is compiled once (gcc is most of the cost: about 0.4 s CPU); pan runs are
+Each export is compiled once; compiling is most of the cost (gcc -O0 about 0.4 s CPU,
+tcc 0.02 s: the two matrices use tcc when it is installed, the rest gcc); pan runs are
 milliseconds. Without spin or gcc the SPIN tests skip with the reason.
 """
 from __future__ import annotations
@@ -34,13 +35,15 @@ from reapcheck.model.smaps import parse_text
 from reapcheck.model.walks import GRANULARITIES, ORDERS, WalkConfig
 from reapcheck.promela import export_collisions, export_protocol, read_meta
 from reapcheck.spin import (agreement, check_protocol, check_worst_case, compile_export,
-                            missing_tools, projected_states, state_count_relation)
+                            fast_compiler, missing_tools, projected_states,
+                            state_count_relation)
 from reapcheck.verify import verify
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "results.json"
 MISSING = missing_tools()
 needs_spin = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 LAYOUT_COUNT = 30
+CC = fast_compiler()  # tcc when installed (20x faster to compile), else gcc
 ONE = parse_text("1000-2000 rw-p 00000000 00:00 0\n", "one")
 
 
@@ -50,7 +53,7 @@ ONE = parse_text("1000-2000 rw-p 00000000 00:00 0\n", "one")
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_spin_gives_the_explorers_verdict_for_every_property(case, tmp_path):
     layout, config = CASES[case]
-    spin = check_protocol(layout, config, tmp_path)
+    spin = check_protocol(layout, config, tmp_path, cc=CC)
     explicit = verify(layout, config, "explicit")
     assert spin.run.complete
     assert spin.statuses == explicit.statuses
@@ -164,7 +167,8 @@ def test_spin_establishes_reapchecks_worst_case(index, tmp_path):
         for granularity in GRANULARITIES:
             config = WalkConfig(order, granularity, shift)
             worst = worst_case(layout, config).result.max_collisions
-            got = check_worst_case(layout, config, worst, tmp_path / f"{order}-{granularity}")
+            got = check_worst_case(layout, config, worst, tmp_path / f"{order}-{granularity}",
+                                   cc=CC)
             assert got.within, f"SPIN finds more than {worst} collisions ({config})"
             assert got.reached, f"SPIN finds no schedule with {worst} collisions ({config})"
 

@@ -43,6 +43,13 @@ GCC_FAST = ("-O0", "-DNOREDUCE", "-DNOFAIR", "-DXUSAFE", "-DNOCOMP")  # tests: c
 # dominates (about 0.4 s CPU with these; 0.55 s without), their runs are tiny; the flags
 # leave out partial-order reduction, fairness, channel assertions and state compression
 GCC_BENCH = ("-O2",)  # the header's command; about 1.5 s to compile, faster pan
+
+
+def fast_compiler() -> str:
+    """The C compiler for many small exports (the tests): tcc when installed (it compiles
+    pan.c in about 0.02 s, gcc -O0 in 0.4 s; what pan answers does not depend on the
+    compiler), else gcc. The headers' commands, and the benchmark, use gcc -O2."""
+    return "tcc" if shutil.which("tcc") else "gcc"
 ERROR = re.compile(r"^pan:\d+: (.*?) \(at depth \d+\)$", re.M)
 ASSERTION = "assertion violated "
 # an executed statement: "  14:\tproc  2 (oom_reaper:1) m.pml:96 (state 33)\t[...]" (the
@@ -112,9 +119,10 @@ def _run(args, cwd, what: str, timeout=None) -> subprocess.CompletedProcess:
 
 def compile_export(export: Export, directory: str | Path, name: str = "model.pml",
                    gcc_flags: tuple[str, ...] = GCC_FAST, noreduce: bool = False,
-                   keep_write_only: bool = False) -> Compiled:
-    """Write the export, run `spin -a` (`-o2` keeps write-only variables) and gcc
-    (-DSAFETY; -DNOREDUCE turns partial-order reduction off)."""
+                   keep_write_only: bool = False, cc: str = "gcc") -> Compiled:
+    """Write the export, run `spin -a` (`-o2` keeps write-only variables) and the C
+    compiler `cc` (gcc; tcc for speed) with -DSAFETY (-DNOREDUCE: no partial-order
+    reduction)."""
     reason = missing_tools()
     if reason:
         raise SpinUnavailable(reason)
@@ -129,7 +137,7 @@ def compile_export(export: Export, directory: str | Path, name: str = "model.pml
     started = time.monotonic()
     flags = ["-DSAFETY", *(["-DNOREDUCE"] if noreduce and "-DNOREDUCE" not in gcc_flags
                            else []), *gcc_flags]
-    _run(["gcc", *flags, "-o", "pan", "pan.c"], directory, "gcc pan.c")
+    _run([cc, *flags, "-o", "pan", "pan.c"], directory, f"{cc} pan.c")
     seconds["gcc"] = time.monotonic() - started
     return Compiled(export, directory, model, directory / "pan", seconds)
 
@@ -197,10 +205,10 @@ def protocol_statuses(run: PanRun) -> dict[str, str]:
 
 def check_protocol(layout: Layout, config: ProtocolConfig, directory: str | Path,
                    gcc_flags: tuple[str, ...] = GCC_FAST, noreduce: bool = False,
-                   keep_write_only: bool = False) -> ProtocolVerdicts:
+                   keep_write_only: bool = False, cc: str = "gcc") -> ProtocolVerdicts:
     """Export, compile and run pan with -c0 (every violated property reported)."""
     compiled = compile_export(export_protocol(layout, config), directory, "protocol.pml",
-                              gcc_flags, noreduce, keep_write_only)
+                              gcc_flags, noreduce, keep_write_only, cc)
     run = compiled.run(("-c0",))
     return ProtocolVerdicts(protocol_statuses(run), run, compiled)
 
@@ -251,12 +259,12 @@ class WorstCaseCheck:
 
 def check_worst_case(layout: Layout, config: WalkConfig, bound: int,
                      directory: str | Path, gcc_flags: tuple[str, ...] = GCC_FAST,
-                     timeout: float | None = None) -> WorstCaseCheck:
+                     timeout: float | None = None, cc: str = "gcc") -> WorstCaseCheck:
     """One export and compile; pan twice: the default claim (within_bound: errors 0 proves
     at most B) and -N reaches_bound (an error shows a schedule with B collisions, so
     B - 1 is refuted)."""
     compiled = compile_export(export_collisions(layout, config, bound), directory,
-                              "collisions.pml", gcc_flags)
+                              "collisions.pml", gcc_flags, cc=cc)
     within = compiled.run((), timeout)
     reached = compiled.run(("-N", "reaches_bound"), timeout)
     for name, run in (("within_bound", within), ("reaches_bound", reached)):
