@@ -134,8 +134,16 @@ def render(v: Verification) -> str:
                 f"state): {v.termination['status']}"]
         if v.termination.get("invariant"):
             out.append(condition_words(v.termination["invariant"]))
+        if v.termination.get("support"):
+            dropped = v.termination.get("support_dropped")
+            out += ["", "support invariant (model/protocol.py's candidate invariants that "
+                    "are inductive together; every proof here assumes it"
+                    + (f"; not inductive here: {', '.join(dropped)}" if dropped else "")
+                    + "):", condition_words(v.termination["support"])]
     for name, note in v.notes.items():
-        if "invariant" in note:
+        if note.get("method") == "support" and "invariant" in note:
+            out += ["", f"{name}: the support invariant excludes every state where it fails"]
+        elif "invariant" in note:
             also = note.get("relative_to")
             out += ["", f"inductive invariant proving {name}"
                     + (f" (with those of {', '.join(also)})" if also else "") + ":",

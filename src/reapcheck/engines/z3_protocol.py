@@ -57,9 +57,9 @@ def check_protocol(model, properties, timeout_s: float | None = DEFAULT_TIMEOUT_
     statuses = {p.name: statuses[p.name] for p in properties}
     complete = all(s in ("holds", "violated") for s in statuses.values())
     termination = {"status": terminates, "method": progress_proof.method,
-                   "invariant": progress_proof.invariant or (
-                       chc.render_invariant(support.formula) if terminates == "holds"
-                       else None)}
+                   "invariant": progress_proof.invariant,
+                   "support": chc.render_invariant(support.formula),
+                   "support_kept": list(support.kept), "support_dropped": list(support.dropped)}
     if progress_proof.reason_unknown:
         termination["reason_unknown"] = progress_proof.reason_unknown
     return Verification(model, "z3", statuses, traces, None, None, complete, notes, termination)
