@@ -369,6 +369,7 @@ def agreement(protocol_rows, collision_rows, load_layout,
     `state_budget` states counting the collision counter).
     """
     reason = missing_tools()
+    cc = fast_compiler()
     out = {"available": reason is None, "reason": reason, "protocol": [], "collisions": []}
     with tempfile.TemporaryDirectory(prefix="reapcheck-spin-") as tmp:
         for i, row in enumerate(protocol_rows):
@@ -377,7 +378,8 @@ def agreement(protocol_rows, collision_rows, load_layout,
                 continue
             config = ProtocolConfig(row["walk"], row.get("mutant"), row.get("stuck_writer", False),
                                     row.get("mrelease", False))
-            got = check_protocol(load_layout(row["layout"]), config, Path(tmp) / f"p{i}")
+            got = check_protocol(load_layout(row["layout"]), config, Path(tmp) / f"p{i}",
+                                 cc=cc)
             out["protocol"].append({"agrees": got.statuses == row["properties"],
                                     "spin": got.statuses, "states": got.run.states,
                                     "note": None})
@@ -392,7 +394,7 @@ def agreement(protocol_rows, collision_rows, load_layout,
             config = WalkConfig(row["order"], row["granularity"], row["pmd_shift"],
                                 row.get("exit_order", "forward"))
             got = check_worst_case(load_layout(row["layout"]), config, worst,
-                                   Path(tmp) / f"c{i}")
+                                   Path(tmp) / f"c{i}", cc=cc)
             out["collisions"].append({"agrees": got.exact, "spin": {
                 "within_bound": got.within, "reaches_bound": got.reached},
                 "states": got.runs["within_bound"].states, "note": None})
