@@ -17,11 +17,14 @@ milliseconds. Without spin or gcc the SPIN tests skip with the reason.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import random_layout
 from test_protocol_z3 import CASES
@@ -274,3 +277,50 @@ def test_bad_files_are_named(tmp_path, capsys):
     assert main(["import-trail", str(model)]) == 2  # no trail written yet
     assert "m.pml.trail" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pml", "plain.pml"]
+
+
+# -- random command lines: 0 with a file, or one line and exit 2 with nothing written ----------
+
+EXPORT_OPTIONS = ["--format", "--protocol", "--collisions", "--walk", "--mutant",
+                  "--stuck-writer", "--mrelease", "--order", "--granularity", "--bound",
+                  "--pmd-shift", "--exit-order", "--maps-shared-rule", "-o", "--bogus"]
+EXPORT_BASES = [["--format", "promela", "--protocol"],
+                ["--format", "promela", "--collisions", "--order", "reverse", "--granularity",
+                 "ptl"]]
+EXPORT_VALUES = ["promela", "tla", "forward", "reverse", "vma", "ptl", "rev_prev", "no_write_lock",
+                 "0", "-1", "3", "13", "auto", "x", "", "private", "OUT", "OUTDIR", "MISSING/x"]
+
+
+@settings(deadline=None, derandomize=True, database=None, max_examples=300,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(EXPORT_BASES),
+       st.lists(st.tuples(st.sampled_from(EXPORT_OPTIONS),
+                          st.one_of(st.none(), st.sampled_from(EXPORT_VALUES))), max_size=2),
+       st.sampled_from(["bundled/tiny.maps", "bundled/tiny.maps", "bundled/nope", "GARBAGE"]))
+def test_random_export_command_lines(base, options, layout):
+    """A valid command line (either model) plus up to 2 random options and values."""
+    import contextlib
+    import io
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        names = {"OUT": os.path.join(tmp, "m.pml"), "OUTDIR": tmp,
+                 "MISSING/x": os.path.join(tmp, "no", "x"), "GARBAGE": os.path.join(tmp, "g")}
+        Path(names["GARBAGE"]).write_bytes(b"\xff{[\n")
+        argv = ["export", names.get(layout, layout), *base]
+        for option, value in options:
+            argv += [option] + ([] if value is None else [names.get(value, value)])
+        before = sorted(os.listdir(tmp))
+        err, out = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out), \
+                contextlib.chdir(tmp):  # a relative -o lands in tmp too
+            code = main(argv)
+        assert code in (0, 2), (argv, code, err.getvalue())
+        if code == 2:
+            assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue(), argv
+            assert err.getvalue().startswith("reapcheck"), argv
+            assert sorted(os.listdir(tmp)) == before, argv
+        else:
+            target = argv[len(argv) - 1 - argv[::-1].index("-o") + 1] if "-o" in argv else None
+            written = (Path(tmp) / target).read_text() if target else out.getvalue()
+            assert read_meta(written, "out")["kind"] == "reapcheck-promela"
