@@ -100,10 +100,12 @@ def _reachable(model, limit=400, seed=0):
 
 
 @pytest.mark.parametrize("walk,flags,mrelease", [("rev_find", (1, 0, 1), False),
-                                                 ("forward", (0, 1), True)])
+                                                 ("forward", (0, 1), True),
+                                                 ("rev_find", (0, 0), False)])
 def test_any_layout_steps_are_the_concrete_steps(walk, flags, mrelease):
     """Fix N, the flag each visit reads and the state: AnyLayout's guard and update of
-    every action evaluate to Protocol's on the layout with those flags."""
+    every action, and every property, evaluate to Protocol's on the layout with those
+    flags."""
     config = ProtocolConfig(walk, mrelease=mrelease)
     concrete = Protocol(zp.flag_layout(flags), config)
     par = zp.AnyLayout(config)
@@ -114,8 +116,17 @@ def test_any_layout_steps_are_the_concrete_steps(walk, flags, mrelease):
         guard = enc.ops.to_bool(par.guard(enc.state, action, enc.ops))
         after = [enc.ops.int_term(x) for x in par.update(enc.state, action, enc.ops)]
         rules.append((action, guard, after))
+    props = [(p, enc.ops.to_bool(p.holds_in(par, enc.state, enc.ops))) for p in PROPERTIES]
     for state in _reachable(concrete, 150):
         v = dict(zip(VARIABLES, state))
+        # the properties too: a walker at a visit never leaves a state terminal, whatever
+        # flag it reads, so any flag decides the at_terminal ones the same way
+        pins = [(x.term, z3.IntVal(value)) for x, value in zip(enc.state, state)]
+        pins += [(n, z3.IntVal(len(flags))), (none, z3.IntVal(int(not any(flags)))),
+                 (flag, z3.IntVal(0 if not any(flags) else 1))]
+        for prop, holds in props:
+            assert z3.is_true(z3.simplify(z3.substitute(holds, *pins))) == \
+                bool(prop.holds_in(concrete, state)), (prop.name, state)
         for action, guard, after in rules:
             prefix = {"reaper": "rp", "mrelease": "mr"}.get(action.actor)
             visit = concrete.visiting(v, prefix)[1] if prefix else 0
