@@ -415,7 +415,7 @@ def export_collisions(layout: Layout, config: WalkConfig, bound: int,
              f"B = {bound} ({bound_source}).",
              "Rendered from model/walk_product.py and properties/collisions.py through",
              "engines/promela_ops.py. Position p of an actor: even = before item p/2",
-             "(2n = done), odd = inside item p/2 (docs/model.md section 3). Keys are ranks",
+             "(2n = done), odd = inside item p/2 (docs/model.md §3). Keys are ranks",
              "of the real keys (order kept; PMD indices exceed Promela's 32-bit int).",
              "A step's collision is counted on the state before and after it, in one",
              "d_step, and `assert(collisions <= B)` follows every step."]
