@@ -791,10 +791,17 @@ def _protocol(data) -> Table | None:
                               title="Z3 alone gives every verdict and trace length"))
         else:
             cells.append(Cell("DISAGREES", cls="s-violated", title="Z3 and the explorer differ"))
+        spin = run.get("spin")
+        if spin == "agrees":
+            cells.append(Cell("agrees", cls="s-holds", title="SPIN gives every verdict"))
+        elif spin == "DISAGREES":
+            cells.append(Cell("DISAGREES", cls="s-violated", title="SPIN and reapcheck differ"))
+        else:
+            cells.append(Cell("-", title=str(spin or "not run")))
         rows.append(Row(cells))
     columns = ([Column("layout"), Column("walk"), Column("mutant"), Column("options"),
                 Column("states", num=True)] + [Column(p, wbr=True) for p in names]
-               + [Column("z3")])
+               + [Column("z3"), Column("spin")])
     return Table("protocol", columns, rows)
 
 
