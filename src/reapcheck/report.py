@@ -361,7 +361,7 @@ def render_markdown(data: dict, pairs) -> str:
                        r[("reverse", "ptl")]] for n, r in rows.items()],
                      headers=["VMAs", "vma fwd", "vma rev", "ptl fwd", "ptl rev"],
                      tablefmt="github"), ""]
-    out += ["## 4. Iterator and collision proofs (Z3)", ""]
+    out += ["## 4. Proofs for any number of VMAs (Z3): iterators, collisions, protocol", ""]
     proof_rows = [[name, c["status"], c["bound"]] for name, c in data["iterators"]["claims"].items()]
     out += [tabulate(proof_rows, headers=["claim", "status", "bound"], tablefmt="github"), ""]
     for name, c in data["iterators"]["claims"].items():
