@@ -39,7 +39,8 @@ proves (forward, rev_find; named in `depends_on` and `assumptions`), for every l
 any number of VMAs (engines/z3_protocol_any.py: model/protocol.py with N a parameter).
 The inductive proof comes first; the invariant is Houdini's support (the model's
 candidate invariants that are inductive together) and the property's own part, if it
-needs one. Only a property Spacer shows violated is checked explicitly, on every layout
+needs one. Only a property the parametric proof shows violated (a run of the parametric
+model reaches a failing state: bounded search, else Spacer) is checked explicitly, on every layout
 of 1..3 VMAs, for its counterexample (`bounded`, and the trace file `reapcheck replay`
 reads); a protocol claim that is unknown has bound None. Their entries add `property`,
 `walk`, `mrelease`, `stuck_writer`, `depends_on`, and in `inductive` the `method`
@@ -375,8 +376,8 @@ def protocol_text(claims: dict) -> list[str]:
 
 def _protocol_claims(config: ProtocolConfig, props: list[str], timeout_s) -> dict:
     """The claims of one configuration (property names `props`): name -> entry. The
-    parametric proof first; a property it shows violated (Spacer: a failing state is
-    reachable for some N and flags) is then checked explicitly on every layout of
+    parametric proof first; a property it shows violated (a failing state is reachable
+    for some N and flags) is then checked explicitly on every layout of
     1..COUNTEREXAMPLE_VMAS VMAs, which gives it its counterexample (the smallest layout,
     the shortest trace). An unknown stays unknown (bound None: no layout checked)."""
     from .engines import z3_protocol_any as zp
@@ -402,8 +403,8 @@ def _protocol_claims(config: ProtocolConfig, props: list[str], timeout_s) -> dic
             status, bound = _combine(checked, None, bounded.most)
             if witness is not None:
                 bound = len(witness[0])
-            elif part.status == "violated":  # Spacer: a failing state is reachable for
-                reason = (f"Spacer shows a failing state reachable for some N, but no "
+            elif part.status == "violated":  # a failing state is reachable for
+                reason = (f"the parametric model reaches a failing state for some N, but no "
                           f"layout of 1..{bounded.most} VMAs reaches one")  # larger N
         out[name] = {
             "status": status,

@@ -40,6 +40,7 @@ from .z3ops import Z3Ops
 
 
 FIRST_SLICE_S = 8.0  # the first seed's time; each restart doubles it
+REACH_DEPTH, REACH_SECONDS = 24, 2.0  # prove_relative's bounded search before Spacer
 
 
 @dataclass(frozen=True)
@@ -366,12 +367,59 @@ def houdini(model, candidates, timeout_s: float | None = None) -> Support:
     return Support(kept, dropped, time.perf_counter() - start)
 
 
+def reach(model, bad, support=None, depth: int = 20, timeout_s: float | None = None):
+    """The length of a shortest run (at most `depth` steps) from Init to a state where
+    `bad` holds, or None when there is none that short or time ran out: bounded model
+    checking on the Encoding's own step relation (its parameters and inputs included,
+    each input fresh at every step), reachable states restricted to the support.
+    Incremental, one query per depth."""
+    start = time.perf_counter()
+    enc = Encoding(model, [] if support is None else [support.formula])
+    bad_now = enc.state_formula(bad)
+    ctx = z3.Context()
+    solver = z3.Solver(ctx=ctx)
+    state_terms, after_terms = enc.terms(enc.state), enc.terms(enc.after_state)
+    names = variable_names(model)
+
+    def frame(k):
+        return [z3.Int(f"{name}@{k}", ctx) for name in names]
+
+    current = frame(0)
+    solver.add(*(f.translate(ctx) for f in enc.facts))
+    solver.add(*(x == z3.IntVal(v, ctx) for x, v in zip(current, enc.init)))
+    step = z3.And(enc.typed, enc.step).translate(ctx)
+    bad_ctx = bad_now.translate(ctx)
+    state_ctx = [t.translate(ctx) for t in state_terms]
+    after_ctx = [t.translate(ctx) for t in after_terms]
+    inputs_ctx = [t.translate(ctx) for t in enc.inputs]
+    for k in range(depth + 1):
+        if k:
+            following = frame(k)
+            fresh = [z3.Const(f"{t}@{k}", t.sort()) for t in inputs_ctx]
+            solver.add(z3.substitute(step, *zip(state_ctx, current), *zip(after_ctx, following),
+                                     *zip(inputs_ctx, fresh)))
+            current = following
+        if timeout_s is not None:
+            left = timeout_s - (time.perf_counter() - start)
+            if left <= 0:
+                return None
+            solver.set("timeout", max(1, int(left * 1000)))
+        answer = solver.check(z3.substitute(bad_ctx, *zip(state_ctx, current)))
+        if answer == z3.sat:
+            return k
+        if answer != z3.unsat:
+            return None
+    return None
+
+
 def prove_relative(model, bad, support, timeout_s: float | None = None, known=()) -> SafetyResult:
     """prove_safe, cheapest argument first (`method` says which), each checked like
     Spacer's invariants; `invariant` is the part beyond the support (None for 1):
     1. ``support``: the support invariant alone excludes `bad` (one query);
     2. ``inductive``: Not(bad) is inductive together with the support (init and one step);
-    3. ``spacer``: Spacer, with the support (and `known`) assumed."""
+    3. ``bmc``: a run of at most REACH_DEPTH steps reaches `bad` (`violated`: a failing
+       state is reachable; searched within a quarter of the budget);
+    4. ``spacer``: Spacer, with the support (and `known`) assumed."""
     start = time.perf_counter()
     formula = support.formula
     enc = Encoding(model, [formula, *known])
@@ -383,7 +431,16 @@ def prove_relative(model, bad, support, timeout_s: float | None = None, known=()
     if check_invariant(enc, good, bad_now, timeout_s) is None:
         return SafetyResult("holds", render_invariant(good), None,
                             time.perf_counter() - start, z3.And(formula, good), "inductive")
-    result = prove_safe(model, bad, timeout_s, [formula, *known])
+    spent = time.perf_counter() - start
+    quarter = REACH_SECONDS if timeout_s is None else min(REACH_SECONDS, (timeout_s - spent) / 4)
+    steps = reach(model, bad, support, REACH_DEPTH, max(0.001, quarter))
+    if steps is not None:
+        return SafetyResult("violated", None, None, time.perf_counter() - start, None, "bmc")
+    left = None if timeout_s is None else timeout_s - (time.perf_counter() - start)
+    if left is not None and left <= 0:
+        return SafetyResult("unknown", None, "timeout (before Spacer)",
+                            time.perf_counter() - start, None, "spacer")
+    result = prove_safe(model, bad, left, [formula, *known])
     formula = None if result.formula is None else z3.And(support.formula, result.formula)
     return SafetyResult(result.status, result.invariant, result.reason_unknown,
                         time.perf_counter() - start, formula, "spacer")

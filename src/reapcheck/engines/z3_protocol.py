@@ -107,7 +107,8 @@ def _check_one(model, prop, terminates: str, timeout_s, known, support):
     if safety.status == "unknown":
         return "unknown", None, {**note, "reason_unknown": safety.reason_unknown}
     found = _shortest_violation(model, bad, timeout_s, start)
-    note = {"method": "spacer, then bmc for the shortest trace", "depth": found.depth}
+    note = {"method": f"{safety.method or 'spacer'}, then bmc for the shortest trace",
+            "depth": found.depth}
     if found.status == "violated":
         states = found.states
         return "violated", [(a, states[i], states[i + 1]) for i, a in enumerate(found.trace)], note

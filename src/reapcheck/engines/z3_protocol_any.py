@@ -19,9 +19,10 @@ Proof of one property (engines/chc.py, every invariant re-checked by the plain s
    Houdini where inductive together (`chc.houdini`);
 2. termination, for the `at_terminal` properties: every step increases one actor's
    progress tuple lexicographically (`Protocol.progress_ranks`), the tuples bounded;
-3. the property: excluded by the support alone (one query), or inductive with it, or by
-   Spacer with the support assumed (`chc.prove_relative`).
-A Spacer result of `violated` (a failing state reachable for some N and flags) is turned
+3. the property: excluded by the support alone (one query), or inductive with it, or
+   shown reachable by a bounded search of at most 24 steps, or by Spacer with the
+   support assumed (`chc.prove_relative`).
+A result of `violated` (a failing state reachable for some N and flags) is turned
 into a counterexample by the explicit engine on every layout of 1..K VMAs (every flag
 pattern); the layout and its shortest trace are what `reapcheck replay` re-runs. Unknown
 or out of time is `unknown`, never `holds`.
@@ -83,7 +84,7 @@ class PropertyProof:
     name: str
     status: str  # holds | violated | unknown
     invariant: str | None  # the property's own part (with the support invariant)
-    method: str | None  # support alone | inductive with the support | spacer
+    method: str | None  # per part: support | inductive | bmc (violated) | spacer
     reason: str | None
     seconds: float
 
@@ -115,6 +116,7 @@ def prove_property(model: AnyLayout, prop, support: chc.Support, termination: st
         result = chc.prove_relative(model, fails, support, budget, known)
         if result.status != "holds":
             status, reason = result.status, result.reason_unknown
+            methods.append(result.method)
             break
         methods.append(result.method)
         if result.invariant is not None:
