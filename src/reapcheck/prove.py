@@ -330,7 +330,10 @@ def _protocol_invariant(proof, part) -> str:
              "protocol_candidates), inductive together, kept by Houdini and proved first"
              + (f" ({', '.join(dropped)} not inductive here)" if dropped else "") + ":"]
     lines += [f"  {name}: {condition_text(f)}" for name, f in proof.support.kept.items()]
-    if part.status != "holds":
+    if part.status == "violated":
+        lines.append("the property: no invariant, a run of the parametric model reaches a "
+                     "state where it fails (see counterexample)")
+    elif part.status != "holds":
         lines.append("the property: not proved (see inductive.reason)")
     elif part.invariant is None:
         lines.append("the property: the support invariant alone excludes every state "
