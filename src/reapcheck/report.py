@@ -188,6 +188,16 @@ def proof_data(only: tuple[str, ...] | None = None) -> dict:
     return _without_timings(prove(timeout_s=PROOF_TIMEOUT_S, only=only))
 
 
+def _canonical_proofs(proofs: dict) -> dict:
+    """Keys sorted as results.json stores them, claims in CLAIMS order: the report reads the
+    same from a fresh prove() and from a committed results.json."""
+    from .prove import CLAIMS
+
+    proofs = json.loads(json.dumps(proofs, sort_keys=True))
+    claims = proofs["claims"]
+    return {**proofs, "claims": {name: claims[name] for name in CLAIMS if name in claims}}
+
+
 def report_data(progress_factory=None, experiments: Path | None = None,
                 proofs: dict | None = None):
     """Every number and verdict of the report, plus the ITF traces to write.
@@ -200,8 +210,7 @@ def report_data(progress_factory=None, experiments: Path | None = None,
     layouts = {name: bundled.load_bundled(name) for name in bundled.names()}
     pairs = compare_pairs(list(layouts.values()), progress_factory=progress_factory)
     runs, results = _protocol_runs(progress_factory)
-    if proofs is None:
-        proofs = proof_data()
+    proofs = _canonical_proofs(proof_data() if proofs is None else proofs)
     scaling = []
     for size in SCALING_SIZES:
         layout = generate(SyntheticSpec(vmas=size, seed=1))
