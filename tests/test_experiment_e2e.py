@@ -32,27 +32,11 @@ def one_experiment_at_a_time():
         os.close(fd)
 from reapcheck.experiment import run as run_mod
 from reapcheck.experiment.race import has_process_mrelease
-from reapcheck.experiment.tracefs import (EVENTS, KernelSupportError, find_tracefs,
-                                          fingerprint, unmount)
+from reapcheck.experiment.tracefs import find_tracefs, fingerprint, unmount
+from kernel_support import kernel_missing  # noqa: E402
 
 
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    if len(os.sched_getaffinity(0)) < 2:
-        return "needs two CPUs"
-    if not has_process_mrelease():
-        return "kernel without process_mrelease()"
-    try:
-        root, mounted = find_tracefs()
-    except KernelSupportError as err:
-        return str(err)
-    try:
-        missing = [e for e in EVENTS if not (root / "events" / e).is_dir()]
-    finally:
-        if mounted:
-            unmount(root)
-    return f"kernel without tracepoints {missing}" if missing else None
+_missing = kernel_missing
 
 
 def _children() -> list[int]:

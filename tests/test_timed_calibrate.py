@@ -14,6 +14,7 @@ from reapcheck.model.layout import Layout, Vma
 from reapcheck.model.walks import WalkConfig
 from reapcheck.timed import build_items, simulate
 from reapcheck.timed_costs import Costs, WalkerCosts
+from kernel_support import kernel_missing  # noqa: E402
 
 RECORDED = Path(__file__).parent.parent / "results" / "experiments"
 
@@ -69,26 +70,7 @@ def test_fit_recovers_known_costs():
     assert error["exit_mmap"]["rms_relative_error"] < 0.001
 
 
-def _missing() -> str | None:
-    from reapcheck.experiment.race import has_process_mrelease
-    from reapcheck.experiment.tracefs import EVENTS, KernelSupportError, find_tracefs, unmount
-
-    if os.geteuid() != 0:
-        return "needs root"
-    if len(os.sched_getaffinity(0)) < 2:
-        return "needs two CPUs"
-    if not has_process_mrelease():
-        return "kernel without process_mrelease()"
-    try:
-        root, mounted = find_tracefs()
-    except KernelSupportError as err:
-        return str(err)
-    try:
-        missing = [e for e in EVENTS if not (root / "events" / e).is_dir()]
-    finally:
-        if mounted:
-            unmount(root)
-    return f"kernel without tracepoints {missing}" if missing else None
+_missing = kernel_missing
 
 
 @pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
