@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from ..model.protocol import (EX_DONE, MAX_OOM_REAP_RETRIES, MR_DONE, RP_DONE, VARIABLES,
                               WRITER_STUCK)
-from .explicit import POLL_EVERY, CheckResult, Verdict
+from .explicit import POLL_EVERY, CheckResult, Verdict, stop_reason
 from .pyops import PyExpr, PyOps, text
 from .reduction import ACTOR_ORDER, REDUCTIONS, ample_conditions
 
@@ -353,10 +353,7 @@ def _search(compiled: Compiled, max_states, progress, deadline, stop, started,
     while i < len(states):
         if i % POLL_EVERY == 0 and i:
             now = time.monotonic()
-            if stop is not None and stop.reason:
-                stopped = stop.reason
-            elif deadline is not None and now >= deadline:
-                stopped = "timeout"
+            stopped = stop_reason(stop, deadline, now)
             if stopped:
                 complete = False
                 break

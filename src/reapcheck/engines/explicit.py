@@ -43,6 +43,16 @@ class StopRequest:
         self.reason = self.reason or reason
 
 
+def stop_reason(stop, deadline: float | None, now: float) -> str | None:
+    """Why a search must stop now: the stop request's reason (a signal), "timeout" once
+    `now` (time.monotonic(), s) passes `deadline`, else None."""
+    if stop is not None and stop.reason:
+        return stop.reason
+    if deadline is not None and now >= deadline:
+        return "timeout"
+    return None
+
+
 def _trace(parents, state):
     steps = []
     while parents[state] is not None:
@@ -85,10 +95,7 @@ def check(model, properties, max_states: int | None = None, progress=None,
     while queue:
         if dequeued % POLL_EVERY == 0 and dequeued:
             now = time.monotonic()
-            if stop is not None and stop.reason:
-                stopped = stop.reason
-            elif deadline is not None and now >= deadline:
-                stopped = "timeout"
+            stopped = stop_reason(stop, deadline, now)
             if stopped:
                 complete = False
                 break
