@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_experiment_parser(sub, _positive)
     add_export_parsers(sub, _pmd_shift, _maps_shared_rule_option)
 
+    from .sweep_command import add_parser as add_sweep_parser
+    add_sweep_parser(sub, _positive, _quiet_option)
+
     p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
     p.add_argument("--out", default="results", help="output directory (default: results)")
     _quiet_option(p)
@@ -599,6 +602,12 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from .sweep_command import command
+
+    return command(args, UsageError)
+
+
 def cmd_export(args) -> int:
     from .export_command import cmd_export as export
 
@@ -614,7 +623,8 @@ def cmd_import_trail(args) -> int:
 COMMANDS = {"prove": cmd_prove, "collisions": cmd_collisions, "compare": cmd_compare, "generate": cmd_generate,
             "anonymize": cmd_anonymize, "verify": cmd_verify, "replay": cmd_replay,
             "iterate": cmd_iterate, "report": cmd_report, "experiment": cmd_experiment,
-            "export": cmd_export, "import-trail": cmd_import_trail, "timed": cmd_timed}
+            "export": cmd_export, "import-trail": cmd_import_trail, "timed": cmd_timed,
+            "sweep": cmd_sweep}
 
 
 def main(argv=None, parser=None) -> int:
