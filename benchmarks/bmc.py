@@ -1,7 +1,7 @@
 """Benchmark: Z3 bounded model checking of the worst-case collisions, time vs layout size.
 
 For synthetic layouts of growing size, both granularities and both reaper orders, runs
-`engines.bmc.max_weight` (the same walk product the explorer reads, evaluated by Z3Ops)
+`engines.symbolic.bmc.max_weight` (the same walk product the explorer reads, evaluated by Z3Ops)
 with each strategy, and prints the product's items (exit_mmap + reaper), the depth
 2 * items, the answer and the wall time, next to the graph engine's answer and time.
 Every BMC answer is checked against the graph engine. A strategy that times out at some
@@ -25,8 +25,9 @@ import time
 
 import z3
 
-from reapcheck.engines import bmc, graph
-from reapcheck.engines.schedule import replay
+from reapcheck.engines.symbolic import bmc
+from reapcheck.engines.explicit import graph
+from reapcheck.engines.explicit.schedule import replay
 from reapcheck.model.synthetic import SyntheticSpec, generate, parse_range
 from reapcheck.model.walk_product import WalkProduct
 from reapcheck.model.walks import WalkConfig

@@ -1,8 +1,8 @@
 """Benchmark: the protocol's explicit engine (issue 13 section 2).
 
 1. Cost per state, on the full state graph (no reduction): the generic engine
-   (engines/explicit.py, the model's rules called on tuples) against the compiled one
-   (engines/compiled.py), and SPIN's pan on the export of the same model with every
+   (engines/explicit/explicit.py, the model's rules called on tuples) against the compiled one
+   (engines/explicit/compiled.py), and SPIN's pan on the export of the same model with every
    variable kept and no partial-order reduction (`-DNOREDUCE`, spin -o2: its states are
    ours + 1), CPU seconds of the search alone.
 2. State counts with and without the reduction (`--reduction por|none`), each run in a
@@ -33,7 +33,7 @@ from reapcheck.bundled import load_bundled
 from reapcheck.model.smaps import load
 from reapcheck.model.protocol import Protocol, ProtocolConfig
 from reapcheck.properties.protocol import PROPERTIES
-from reapcheck.engines import compiled, explicit
+from reapcheck.engines.explicit import compiled, explicit
 name, mrelease, engine, cap = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4]
 layout = load_bundled(name) if name.startswith("bundled/") else load(name)
 model = Protocol(layout, ProtocolConfig("rev_find", mrelease=mrelease))

@@ -13,8 +13,8 @@ import argparse
 import resource
 import time
 
-from reapcheck.engines import z3_collisions as zc
-from reapcheck.engines import z3_maple as zm
+from reapcheck.engines.symbolic import z3_collisions as zc
+from reapcheck.engines.symbolic import z3_maple as zm
 
 ITERATORS = (  # (label, walk, assume no VMA contains ULONG_MAX)
     ("forward", "forward", False),

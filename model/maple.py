@@ -24,7 +24,7 @@ Every step is `step(tree, state, bound) -> (entry, state')` with entry a VMA ind
 The only loops are in the slot steps; they run at most twice (a NULL range is always next
 to a VMA), so an encoding can unroll them.
 
-One definition, two engines: the Z3 engine (src/reapcheck/engines/z3_maple.py) does not
+One definition, two engines: the Z3 engine (src/reapcheck/engines/symbolic/z3_maple.py) does not
 re-model these steps, it EXECUTES the functions below on symbolic values: a tree whose
 `lo`, `hi`, `entry` and `slot` give Z3 terms, and a state whose index/last are 64-bit
 bit-vectors and whose status is a 2-bit code. Each `if` on a symbolic comparison forks the

@@ -12,7 +12,7 @@ MISSING = -1  # what `lookup` gives past either end of a table; never a real key
 
 class SymbolicBranch(TypeError):
     """A symbolic value (a Z3 term, a Promela or generated-Python expression) reached Python
-    control flow (`if`, `and`, `or`, `not`, bool()). Here, not in engines/z3ops.py, so that
+    control flow (`if`, `and`, `or`, `not`, bool()). Here, not in engines/symbolic/z3ops.py, so that
     the code generators need not import Z3."""
 
 

@@ -15,9 +15,10 @@ import pytest
 import z3
 from conftest import random_layout
 
-from reapcheck.engines import bmc, graph
-from reapcheck.engines.schedule import replay
-from reapcheck.engines.z3ops import SymbolicBranch, WidthTooSmall, Z3Ops
+from reapcheck.engines.symbolic import bmc
+from reapcheck.engines.explicit import graph
+from reapcheck.engines.explicit.schedule import replay
+from reapcheck.engines.symbolic.z3ops import SymbolicBranch, WidthTooSmall, Z3Ops
 from reapcheck.model.layout import Layout, Vma
 from reapcheck.model.ops import CONCRETE, MISSING
 from reapcheck.model.walk_product import WalkProduct
@@ -408,7 +409,7 @@ def test_runs_of_different_lengths_need_a_bound_and_stutter():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_interval_peak_bounds_every_value_the_explorer_sees(seed):
-    from reapcheck.engines import intervals
+    from reapcheck.engines.symbolic import intervals
 
     for order, gran, exit_order in CONFIGS[seed::3]:
         model = small_model(seed, order, gran, exit_order)
@@ -443,7 +444,7 @@ def test_protocol_model_agrees_with_the_explicit_checker():
     property proved over every run (the stuck writer keeps the runs short)."""
     protocol = pytest.importorskip("reapcheck.model.protocol")
     props = pytest.importorskip("reapcheck.properties.protocol")
-    from reapcheck.engines import explicit
+    from reapcheck.engines.explicit import explicit
 
     layout = random_layout(random.Random(1), 2)
     for mutant, stuck, name in (("oom_skip_after_unlock", False, "walk_complete"),

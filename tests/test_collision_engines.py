@@ -11,8 +11,8 @@ from conftest import random_layout
 from oracle import brute_force
 
 from reapcheck.collisions import worst_case
-from reapcheck.engines import graph, sparse, witness
-from reapcheck.engines.schedule import replay
+from reapcheck.engines.explicit import graph, sparse, witness
+from reapcheck.engines.explicit.schedule import replay
 from reapcheck.model.layout import Layout, Vma
 from reapcheck.model.walk_product import WalkProduct
 from reapcheck.model.walks import WalkConfig

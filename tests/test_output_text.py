@@ -15,8 +15,8 @@ from test_witness import compress, random_schedule
 
 from reapcheck import progress as progress_module
 from reapcheck.cli import build_parser, main
-from reapcheck.engines import witness
-from reapcheck.engines.schedule import replay
+from reapcheck.engines.explicit import witness
+from reapcheck.engines.explicit.schedule import replay
 from reapcheck.model.layout import Layout, Vma
 from reapcheck.model.walk_product import WalkProduct
 from reapcheck.model.walks import WalkConfig

@@ -8,7 +8,7 @@ import pytest
 
 from reapcheck.bundled import load_bundled
 from reapcheck.cli import main
-from reapcheck.engines.explicit import check
+from reapcheck.engines.explicit.explicit import check
 from reapcheck.model.protocol import MUTANTS, Protocol, ProtocolConfig
 from reapcheck.properties.protocol import PROPERTIES
 from reapcheck.traces import TraceError, itf_json, replay_trace, trace_json

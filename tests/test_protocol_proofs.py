@@ -1,4 +1,4 @@
-"""The protocol claims for every layout (issue 13.1): engines/z3_protocol_any.py and the
+"""The protocol claims for every layout (issue 13.1): engines/symbolic/z3_protocol_any.py and the
 `protocol_*` claims of prove.py, against the explicit engine on concrete layouts.
 
 Expected verdicts come from docs/model.md §5: on the real protocol (no seeded bug) every
@@ -22,9 +22,10 @@ import z3
 
 from reapcheck import prove as prove_module
 from reapcheck.cli import main
-from reapcheck.engines import chc, z3_solve
-from reapcheck.engines import z3_protocol_any as zp
-from reapcheck.engines.z3_solve import Outcome
+from reapcheck.engines.symbolic import chc, z3_solve
+from reapcheck import small_layouts as small
+from reapcheck.engines.symbolic import z3_protocol_any as zp
+from reapcheck.engines.symbolic.z3_solve import Outcome
 from reapcheck.model.ops import CONCRETE
 from reapcheck.model.protocol import (CANDIDATE_WORDS, MUTANTS, VARIABLES, Protocol,
                                       ProtocolConfig)
@@ -48,7 +49,7 @@ def test_claim_names():
 
 
 def test_every_candidate_has_words():
-    model = Protocol(zp.flag_layout((1, 0)), ProtocolConfig("rev_find"))
+    model = Protocol(small.flag_layout((1, 0)), ProtocolConfig("rev_find"))
     assert set(model.candidate_invariants(model.init())) == set(CANDIDATE_WORDS)
 
 
@@ -107,7 +108,7 @@ def test_any_layout_steps_are_the_concrete_steps(walk, flags, mrelease):
     every action, and every property, evaluate to Protocol's on the layout with those
     flags."""
     config = ProtocolConfig(walk, mrelease=mrelease)
-    concrete = Protocol(zp.flag_layout(flags), config)
+    concrete = Protocol(small.flag_layout(flags), config)
     par = zp.AnyLayout(config)
     enc = chc.Encoding(par)
     (n, none), flag = (p.term for p in par.parameters), par.inputs[0]
@@ -147,7 +148,7 @@ def test_the_support_holds_in_every_reachable_state():
     support = chc.houdini(zp.AnyLayout(config), zp.support_candidates, 60)
     assert not support.dropped
     for flags in [(1, 0), (1, 1)]:
-        model = Protocol(zp.flag_layout(flags), config)
+        model = Protocol(small.flag_layout(flags), config)
         for state in _reachable(model, 10**6):
             conditions = model.candidate_invariants(state, CONCRETE)
             assert all(conditions[name] for name in support.kept), state
@@ -165,7 +166,7 @@ def test_parametric_proof_never_holds_where_the_explorer_finds_a_violation(
         mutant, walk, mrelease, stuck):
     config = ProtocolConfig(walk, mutant, stuck_writer=stuck, mrelease=mrelease)
     explicit = {}
-    for layout in zp.small_layouts(1):  # one VMA, reapable or not
+    for layout in small.small_layouts(1):  # one VMA, reapable or not
         for name, status in verify(layout, config, "explicit").statuses.items():
             explicit[name] = "violated" if "violated" in (status, explicit.get(name)) \
                 else status
@@ -184,7 +185,7 @@ def test_each_seeded_bug_is_violated_with_a_counterexample_that_replays(mutant, 
     """prove's protocol claims, under the seeded bug: each property the bug breaks is
     `violated`, with the smallest layout and a trace that `reapcheck replay` re-runs."""
     config = ProtocolConfig("rev_find", mutant, stuck_writer=mutant == "blocking_read_lock")
-    expected = {name for name, s in verify(zp.flag_layout((1,)), config,
+    expected = {name for name, s in verify(small.flag_layout((1,)), config,
                                            "explicit").statuses.items() if s == "violated"}
     assert expected
     entries = prove_module._protocol_claims(config, sorted(expected), timeout_s=60)

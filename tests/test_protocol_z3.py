@@ -13,7 +13,7 @@ import pytest
 import z3
 
 from reapcheck.cli import main
-from reapcheck.engines import bmc, chc, z3_protocol
+from reapcheck.engines.symbolic import bmc, chc, z3_protocol
 from reapcheck.model.protocol import MUTANTS, Protocol, ProtocolConfig
 from reapcheck.model.smaps import load, parse_text
 from reapcheck.properties.protocol import BY_NAME, PROPERTIES

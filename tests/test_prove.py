@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from reapcheck import prove as prove_module  # noqa: E402
 from reapcheck.collisions import worst_case  # noqa: E402
-from reapcheck.engines import z3_collisions as zc  # noqa: E402
-from reapcheck.engines import z3_maple as zm  # noqa: E402
-from reapcheck.engines.schedule import replay  # noqa: E402
-from reapcheck.engines import z3_solve  # noqa: E402
-from reapcheck.engines.z3_solve import Outcome  # noqa: E402
+from reapcheck.engines.symbolic import z3_collisions as zc  # noqa: E402
+from reapcheck.engines.symbolic import z3_maple as zm  # noqa: E402
+from reapcheck.engines.explicit.schedule import replay  # noqa: E402
+from reapcheck.engines.symbolic import z3_solve  # noqa: E402
+from reapcheck.engines.symbolic.z3_solve import Outcome  # noqa: E402
 from reapcheck.model import maple  # noqa: E402
 from reapcheck.model.layout import ULONG_MAX, Layout, Vma  # noqa: E402
 from reapcheck.model.smaps import parse_text  # noqa: E402

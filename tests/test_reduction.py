@@ -1,12 +1,12 @@
 """The compiled explicit engine and its partial-order reduction (issue 13 section 2).
 
-- Without the reduction, the compiled engine explores exactly engines/explicit.py's graph:
+- Without the reduction, the compiled engine explores exactly engines/explicit/explicit.py's graph:
   same states, transitions, verdicts and trace lengths.
 - With it, on every small case of the agreement matrix (tests/test_protocol_z3.py's
   layouts and walks, every seeded bug and none, with and without a stuck writer and
   process_mrelease), every verdict is the same, traces replay and are as short; both
   state counts are regression data (tests/data/reduction_counts.json).
-- The reduction's two conditions (engines/reduction.py), checked state by state: the
+- The reduction's two conditions (engines/explicit/reduction.py), checked state by state: the
   chosen actor's steps stay enabled, commute with every step the others can take before
   it moves, and change no property's truth value.
 """
@@ -20,9 +20,9 @@ import pytest
 
 from reapcheck.bundled import load_bundled
 from reapcheck.cli import main
-from reapcheck.engines import compiled, explicit
-from reapcheck.engines.pyops import PyOps
-from reapcheck.engines.reduction import ACTOR_ORDER, ample_conditions
+from reapcheck.engines.explicit import compiled, explicit
+from reapcheck.engines.explicit.pyops import PyOps
+from reapcheck.engines.explicit.reduction import ACTOR_ORDER, ample_conditions
 from reapcheck.model.protocol import MUTANTS, VARIABLES, Protocol, ProtocolConfig
 from reapcheck.model.smaps import parse_text
 from reapcheck.properties.protocol import PROPERTIES
@@ -144,7 +144,7 @@ def test_the_chosen_actor_is_persistent_and_invisible(case):
     step: after any step b of another actor the condition still holds and X's enabled
     steps are the same; each step a of X commutes with b and neither disables the other;
     and a changes no `always` property. By induction along the others' steps, that is
-    engines/reduction.py's two conditions for every state the reduction follows X from."""
+    engines/explicit/reduction.py's two conditions for every state the reduction follows X from."""
     layout, config = MATRIX[case]
     model = Protocol(layout, config)
     succ = {}

@@ -14,7 +14,7 @@ import pytest
 
 from reapcheck.bundled import load_bundled
 from reapcheck.cli import main
-from reapcheck.engines import explicit
+from reapcheck.engines.explicit import explicit
 from reapcheck.model.protocol import Protocol, ProtocolConfig
 from reapcheck.progress import Progress
 from reapcheck.properties.protocol import PROPERTIES

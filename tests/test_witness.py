@@ -1,4 +1,4 @@
-"""Compact witnesses (engines/witness.py): runs checked in closed form against step replay,
+"""Compact witnesses (engines/explicit/witness.py): runs checked in closed form against step replay,
 their JSON, and the issue-10 layouts whose page tables do not fit in memory.
 
 The runs here are built by a compressor written in this file from replayed steps of
@@ -18,8 +18,8 @@ from conftest import random_layout
 from reapcheck import collisions
 from reapcheck.cli import main
 from reapcheck.collisions import worst_case, write_json
-from reapcheck.engines import sparse, witness
-from reapcheck.engines.schedule import IllegalStep, replay
+from reapcheck.engines.explicit import sparse, witness
+from reapcheck.engines.explicit.schedule import IllegalStep, replay
 from reapcheck.model.layout import Layout, Vma
 from reapcheck.model.walk_product import WalkProduct
 from reapcheck.model.walks import WalkConfig

@@ -5,7 +5,7 @@ advance): if a model or engine changes its answer, the ledger changes with it.
 """
 from __future__ import annotations
 
-from .engines.explicit import shortest_to_step
+from .engines.explicit.explicit import shortest_to_step
 from .model import maple
 from .model.protocol import EX_UNMAP, VARIABLES, Protocol, ProtocolConfig
 from .traces import render_steps, trace_steps

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import bundled, outputs, render
-from .engines.explicit import StopRequest
+from .engines.explicit.explicit import StopRequest
 from .anonymize import anonymize
 from .experiment.options import add_parser as add_experiment_parser
 from .export_command import add_parsers as add_export_parsers
@@ -29,7 +29,7 @@ from .progress import Progress
 from .properties.protocol import BY_SEVERITY, PROPERTIES
 from .collision_replay import KIND as COLLISIONS_KIND, WitnessMismatch, replay_collisions
 from .traces import TraceError, itf_json, load_json, load_trace, replay_trace, trace_json
-from .engines.reduction import REDUCTIONS
+from .engines.explicit.reduction import REDUCTIONS
 from .verify import VERIFY_ENGINES, verify, verification_json
 from .verify import render as render_verification
 

@@ -2,7 +2,7 @@
 executed against the model rebuilt from the layout file it names.
 
 Every entry must be legal (steps by the model's guard and update, runs by the closed
-forms of engines/witness.py, whose step-by-step equivalence the tests check), the run
+forms of engines/explicit/witness.py, whose step-by-step equivalence the tests check), the run
 must end with both walkers done, and the collisions recounted per entry and in total
 must equal what the file says. This checks that the witness reaches the claimed
 number; that no schedule does better is the engine's claim (tests/oracle.py checks it
@@ -11,8 +11,8 @@ by brute force on small layouts).
 from __future__ import annotations
 
 from .collisions import WITNESS_KIND as KIND  # noqa: F401  (the "kind" of collisions --json)
-from .engines import witness
-from .engines.schedule import IllegalStep
+from .engines.explicit import witness
+from .engines.explicit.schedule import IllegalStep
 from .model.layout import MAPS_SHARED_RULES, LayoutError
 from .model.walk_product import WalkProduct
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig

@@ -6,9 +6,9 @@ from itertools import islice
 from dataclasses import dataclass
 from functools import cached_property
 
-from .engines import sparse, witness
+from .engines.explicit import sparse, witness
 from .engines.result import CollisionResult
-from .engines.schedule import replay, replay_steps
+from .engines.explicit.schedule import replay, replay_steps
 from .model.gc_pause import cyclic_gc_paused
 from .model.layout import Layout, LayoutError
 from .model.walk_product import WalkProduct
@@ -36,7 +36,7 @@ class Analysis:
         return sparse.realize(self.model, self.result.moves)
 
     def entries(self):
-        """The witness as steps and runs (engines/witness.py); runs only for sparse."""
+        """The witness as steps and runs (engines/explicit/witness.py); runs only for sparse."""
         if self.result.witness is not None:
             return witness.entries_from_actions(self.model, self.result.witness)
         return witness.compact_entries(self.model, self.result.moves)
@@ -79,7 +79,7 @@ def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
                progress=None) -> Analysis:
     """Find the worst case and check its witness: an engine's claim is never printed unchecked.
 
-    The witness's steps and runs are executed against the model (engines/witness.py,
+    The witness's steps and runs are executed against the model (engines/explicit/witness.py,
     time per run, not per page table) and their collisions recounted; witnesses up to
     REPLAY_LIMIT steps are also replayed step by step with the collision property.
     """
@@ -91,7 +91,7 @@ def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
         if states > GRAPH_STATE_LIMIT:
             raise LayoutError(layout.path, None, f"--engine graph would build {states:,} "
                               f"states (at most {GRAPH_STATE_LIMIT:,}); use --engine sparse")
-        from .engines import graph  # networkx: imported only when asked for
+        from .engines.explicit import graph  # networkx: imported only when asked for
 
         result = graph.explore(model)
     elif engine == "sparse":

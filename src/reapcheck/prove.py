@@ -1,8 +1,8 @@
 """Issue 4's and issue 13's claims, proved with Z3: `prove()` (data) and `iterate_json()`.
 
 Each claim is checked two ways, both reading the model's own definitions (model/maple.py
-for the iterators, through engines/z3_maple.py; model/walk_product.py and
-properties/collisions.py for collisions, through engines/z3_collisions.py):
+for the iterators, through engines/symbolic/z3_maple.py; model/walk_product.py and
+properties/collisions.py for collisions, through engines/symbolic/z3_collisions.py):
 
 - bounded: every layout of up to K VMAs. Iterators: one query over the walk unrolled for
   K + 1 calls on symbolic 64-bit layouts. Collisions: bounded model checking of every
@@ -30,13 +30,13 @@ attempted), and for the collision claims `witnesses` (one per n = 0..K: the layo
 worst case, its status, the schedule as action names and its replayed collision count).
 `timeout_s` bounds each solver query separately. Apart from each claim's "seconds" the
 output is deterministic (unless a timeout strikes): queries run in fresh Z3 contexts and
-counterexamples are made canonical (engines/z3_solve.py, z3_maple._canonical).
+counterexamples are made canonical (engines/symbolic/z3_solve.py, z3_maple._canonical).
 
 The protocol claims (PROTOCOL_CLAIMS, issue 13 section 1), `protocol_<property>_<walk>`
 plus `_mrelease` and `_stuck_writer` for the options: each of the seven protocol
 properties (properties/protocol.py), for the walks whose visit order an iterator claim
 proves (forward, rev_find; named in `depends_on` and `assumptions`), for every layout of
-any number of VMAs (engines/z3_protocol_any.py: model/protocol.py with N a parameter).
+any number of VMAs (engines/symbolic/z3_protocol_any.py: model/protocol.py with N a parameter).
 The inductive proof comes first; the invariant is Houdini's support (the model's
 candidate invariants that are inductive together) and the property's own part, if it
 needs one. Only a property the parametric proof shows violated (a run of the parametric
@@ -58,8 +58,8 @@ from __future__ import annotations
 import json
 import time
 
-from .engines import z3_collisions as zc
-from .engines import z3_maple as zm
+from .engines.symbolic import z3_collisions as zc
+from .engines.symbolic import z3_maple as zm
 from .model import maple
 from .model.layout import Layout
 from .model.protocol import CANDIDATE_WORDS, ProtocolConfig
@@ -315,7 +315,7 @@ def _protocol_assumptions(prop, config: ProtocolConfig) -> list[str]:
 
 def condition_text(formula) -> str:
     """A Z3 condition on one line, variable first (chc.render_invariant)."""
-    from .engines.chc import render_invariant
+    from .engines.symbolic.chc import render_invariant
 
     return render_invariant(formula)
 
@@ -383,12 +383,13 @@ def _protocol_claims(config: ProtocolConfig, props: list[str], timeout_s) -> dic
     for some N and flags) is then checked explicitly on every layout of
     1..COUNTEREXAMPLE_VMAS VMAs, which gives it its counterexample (the smallest layout,
     the shortest trace). An unknown stays unknown (bound None: no layout checked)."""
-    from .engines import z3_protocol_any as zp
+    from . import small_layouts as small
+    from .engines.symbolic import z3_protocol_any as zp
 
     start = time.perf_counter()
     proof = zp.prove_config(config, timeout_s, names=props)
     open_ = [name for name in props if proof.properties[name].status == "violated"]
-    bounded = zp.bounded_check(config, zp.COUNTEREXAMPLE_VMAS, open_) if open_ else None
+    bounded = small.bounded_check(config, small.COUNTEREXAMPLE_VMAS, open_) if open_ else None
     shared = (time.perf_counter() - start
               - sum(part.seconds for part in proof.properties.values())) / len(props)
     out = {}
@@ -420,7 +421,7 @@ def _protocol_claims(config: ProtocolConfig, props: list[str], timeout_s) -> dic
             "depends_on": [f"{config.walk}_visits_all"],
             "invariant": _protocol_invariant(proof, part),
             "counterexample": (None if witness is None else
-                               zp.counterexample(witness[0], witness[1], name)),
+                               small.counterexample(witness[0], witness[1], name)),
             "seconds": shared + part.seconds,
             "bounded": None if checked is None else _part(checked, None, k=bounded.most),
             "inductive": _part(part.status, reason, method=part.method,

@@ -6,7 +6,7 @@ import math
 import textwrap
 
 from .collisions import Analysis
-from .engines.witness import collision_steps
+from .engines.explicit.witness import collision_steps
 from .witness_text import snippet
 
 EXACT_DIGITS = 15  # counts below 10**EXACT_DIGITS are printed whole, larger ones rounded

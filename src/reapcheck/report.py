@@ -29,7 +29,7 @@ SCHEMA_VERSION = 2
 WIDTH = 80
 PROTOCOL_LAYOUTS = ("bundled/tiny.maps", "bundled/top.maps", "bundled/sleep.smaps")
 # The larger real layouts, and process_mrelease() on every real one, searched with the
-# partial-order reduction (engines/reduction.py): their full state spaces reach millions.
+# partial-order reduction (engines/explicit/reduction.py): their full state spaces reach millions.
 REDUCED_LAYOUTS = ("bundled/python-threads.smaps", "bundled/java.smaps")
 REAL_LAYOUTS = ("bundled/sleep.smaps",) + REDUCED_LAYOUTS
 SCALING_SIZES = (10, 30, 100, 300, 1000, 3000, 10000, 65530)
@@ -389,7 +389,7 @@ def render_markdown(data: dict, pairs) -> str:
                   "checked by Z3 alone (Spacer inductive invariants for every run length, "
                   "BMC for shortest traces); `agrees` means every verdict and every "
                   "trace length is the same. Option por: searched with the partial-order "
-                  "reduction (engines/reduction.py, `verify --reduction por`), so states "
+                  "reduction (engines/explicit/reduction.py, `verify --reduction por`), so states "
                   "counts the reduced graph; the other rows count every reachable state."), ""]
     rows = []
     for run in data["protocol"]:

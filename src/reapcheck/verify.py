@@ -1,12 +1,11 @@
 """`reapcheck verify`: every protocol property on one layout and configuration."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tabulate import tabulate
 
-from .engines import compiled
-from .engines.reduction import REDUCTIONS
+from .engines.explicit import compiled
+from .engines.explicit.reduction import REDUCTIONS
+from .engines.result import Verification
 from .model.layout import Layout
 from .model.protocol import Protocol, ProtocolConfig
 from .properties.protocol import PROPERTIES
@@ -15,33 +14,15 @@ from .traces import condition_words, render_steps, trace_steps
 VERIFY_ENGINES = ("explicit", "z3")
 
 
-@dataclass(frozen=True)
-class Verification:
-    model: Protocol
-    engine: str
-    statuses: dict  # name -> holds | violated | unknown | incomplete
-    traces: dict  # name -> [(action, before, after)] for violated properties
-    states: int | None
-    transitions: int | None
-    complete: bool
-    notes: dict  # name -> extra facts (e.g. the solver's reason for unknown)
-    termination: dict | None = None  # z3: {"status", "invariant"} of the progress proof
-    stopped: str | None = None  # explicit: max_states, timeout, SIGINT or SIGTERM stopped it
-    queue: int | None = None  # explicit, stopped: states found but not explored
-    seconds: float | None = None  # explicit: search time
-    reduction: str | None = None  # explicit: por (partial-order reduction) or none
-    shortest: bool = True  # explicit: every trace is a shortest one (see compiled.check)
-
-
 def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
            max_states: int | None = None, progress=None,
            timeout_s: float | None = None, stop=None,
            reduction: str = "none") -> Verification:
-    """Explicit engine (engines/compiled.py): max_states, timeout_s (seconds for the
-    whole search) and `stop` (an explicit.StopRequest, set by a signal) end the search
+    """Explicit engine (engines/explicit/compiled.py): max_states, timeout_s (seconds for the
+    whole search) and `stop` (an engines/explicit/explicit.py's StopRequest, set by a signal) end the search
     early, and verdicts not yet violated are then incomplete; `reduction` is `none` (every
-    reachable state, the graph engines/explicit.py and SPIN's -DNOREDUCE count) or `por`
-    (partial-order reduction and dead variables, engines/reduction.py; the CLI's
+    reachable state, the graph engines/explicit/explicit.py and SPIN's -DNOREDUCE count) or `por`
+    (partial-order reduction and dead variables, engines/explicit/reduction.py; the CLI's
     default). Z3: timeout_s is the budget per property (default
     z3_protocol.DEFAULT_TIMEOUT_S); max_states and reduction do not apply."""
     if reduction not in REDUCTIONS:
@@ -59,7 +40,7 @@ def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
                             seconds=result.seconds, reduction=reduction,
                             shortest=result.shortest)
     if engine == "z3":
-        from .engines import z3_protocol
+        from .engines.symbolic import z3_protocol
 
         budget = z3_protocol.DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
         return z3_protocol.check_protocol(model, PROPERTIES, budget, progress)

@@ -2,7 +2,7 @@
 
 `reapcheck collisions` (text) shows a few steps before and after each of the first
 collisions of the witness, with what each step does in the kernel and, at a collision,
-who waits for whom. The steps come from the checked entries (engines/witness.py:
+who waits for whom. The steps come from the checked entries (engines/explicit/witness.py:
 single steps and runs, each with its step count and its collision offsets as
 arithmetic progressions), never from expanding the witness: the k-th step of a run,
 and where both walkers stand before it, follow from the run's start in constant time.

@@ -1,7 +1,7 @@
 """Promela operators for model definitions: the third twin of model/ops.py's ConcreteOps.
 
 The model's guards, updates and properties are written once against an `ops` object
-(If, And, Or, Not, lookup). ConcreteOps computes values, engines/z3ops.py builds Z3
+(If, And, Or, Not, lookup). ConcreteOps computes values, engines/symbolic/z3ops.py builds Z3
 terms; `PromelaOps` builds Promela expression text, so `reapcheck export` renders the
 SAME definition SPIN then checks (promela.py), never a hand-kept copy of the rules.
 

@@ -9,9 +9,9 @@ from collections import deque
 
 import networkx as nx
 
-from ..model.walk_product import WalkProduct
-from ..properties.collisions import is_collision
-from .result import CollisionResult
+from ...model.walk_product import WalkProduct
+from ...properties.collisions import is_collision
+from ..result import CollisionResult
 
 
 class TooManyStates(Exception):

@@ -48,9 +48,9 @@ from dataclasses import dataclass
 
 import z3
 
-from ..model import maple
-from ..model.layout import ADDRESS_LIMIT, ULONG_MAX, Layout, Vma
-from ..model.maple import MaState
+from ...model import maple
+from ...model.layout import ADDRESS_LIMIT, ULONG_MAX, Layout, Vma
+from ...model.maple import MaState
 from .z3_solve import Outcome, check, check_valid, verdict
 
 STATUS_CODES = {"start": 0, "active": 1, "underflow": 2, "overflow": 3}

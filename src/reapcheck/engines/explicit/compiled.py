@@ -1,12 +1,12 @@
 """The protocol's explicit search, compiled: straight-line successor code per control
 location, packed states, optional partial-order reduction (issue 13 section 2).
 
-engines/explicit.py explores any model by calling its rules on tuples. This engine is for
+engines/explicit/explicit.py explores any model by calling its rules on tuples. This engine is for
 model/protocol.py alone and explores the same state graph much faster:
 
 - Code generation. For each control location (ex_pc, rp_pc, mr_pc) met, the model's own
   guards, updates, `always` properties and progress measure are evaluated once on
-  symbolic state entries (engines/pyops.py) with the location's pcs and the layout's
+  symbolic state entries (engines/explicit/pyops.py) with the location's pcs and the layout's
   constants (visit sequence, reapable VMAs) folded in; what is left becomes one Python
   function: unpack the fields read, check the properties that can fail there, and for
   each action that can be enabled there, its guard and its successor as a constant or
@@ -21,12 +21,12 @@ model/protocol.py alone and explores the same state graph much faster:
   The use-after-free ghost `uaf`, read only by no_use_after_free and only ever set to
   1, is made local to the step that could set it: that step is the violation (its trace
   is the path to the step plus the step), and `uaf` is no longer part of the state.
-- Partial-order reduction (reduction `por`): engines/reduction.py.
+- Partial-order reduction (reduction `por`): engines/explicit/reduction.py.
 
 Verdicts, limits (max_states, timeout, stop requests), progress callbacks and the
-acyclicity check are those of engines/explicit.py. Traces are rebuilt by replaying the
+acyclicity check are those of engines/explicit/explicit.py. Traces are rebuilt by replaying the
 actions found on the model itself (model.update), so they are the model's full states.
-With `reduction="none"` the state graph is exactly engines/explicit.py's: same states,
+With `reduction="none"` the state graph is exactly engines/explicit/explicit.py's: same states,
 same transitions, same shortest traces. With `por` a trace is a trace of the model but
 not necessarily a shortest one; `check()` then searches again without the reduction, up
 to the depth of the violations found, for shortest traces (see `check`).
@@ -38,7 +38,7 @@ import weakref
 from array import array
 from dataclasses import dataclass
 
-from ..model.protocol import (EX_DONE, MAX_OOM_REAP_RETRIES, MR_DONE, RP_DONE, VARIABLES,
+from ...model.protocol import (EX_DONE, MAX_OOM_REAP_RETRIES, MR_DONE, RP_DONE, VARIABLES,
                               WRITER_STUCK)
 from .explicit import POLL_EVERY, CheckResult, Verdict, stop_reason
 from .pyops import PyExpr, PyOps, text
@@ -288,7 +288,7 @@ class CompiledResult(CheckResult):
 def check(model, properties, reduction: str = "none", max_states: int | None = None,
           progress=None, timeout_s: float | None = None, stop=None,
           shortest: bool = True) -> CheckResult:
-    """Check every property in every reachable state of a Protocol (engines/explicit.py's
+    """Check every property in every reachable state of a Protocol (engines/explicit/explicit.py's
     contract: limits give `incomplete`, never `holds`; progress(states, rate, queue, depth)
     every POLL_EVERY states; AssertionError on a step that does not make progress).
 

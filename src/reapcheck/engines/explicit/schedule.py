@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model.walk_product import Action, WalkProduct
-from ..model.walks import ACTORS
-from ..properties.collisions import is_collision
+from ...model.walk_product import Action, WalkProduct
+from ...model.walks import ACTORS
+from ...properties.collisions import is_collision
 
 
 class IllegalStep(Exception):

@@ -1,7 +1,7 @@
 """Collision claims at granularity vma, for any number of VMAs, checked by Z3.
 
 Everything here evaluates the model's own definitions with the project's symbolic ops
-(engines/z3ops.py, the Z3 twin of model/ops.py, shared with engines/bmc.py):
+(engines/symbolic/z3ops.py, the Z3 twin of model/ops.py, shared with engines/symbolic/bmc.py):
 `WalkProduct.guard`, `WalkProduct.update` and `properties.collisions.is_collision`. No
 collision rule is restated. `ParametricOps` extends those ops by one thing: a lookup in a
 `SymTable`, a table whose keys are a symbolic function with a symbolic length.
@@ -33,7 +33,7 @@ Proofs:
 - `bounded_upper`: bounded model checking of every schedule of every layout with up to k
   VMAs (4k steps, bit-vectors shown not to overflow): no schedule exceeds 1, or n.
 - `concrete_worst`: on one concrete layout, Z3 finds a schedule reaching a target and
-  shows none exceeds it; the schedule is decoded and replayed by engines/schedule.py.
+  shows none exceeds it; the schedule is decoded and replayed by engines/explicit/schedule.py.
 """
 from __future__ import annotations
 
@@ -42,12 +42,12 @@ from dataclasses import dataclass
 
 import z3
 
-from ..model.layout import Layout, Vma
-from ..model.ops import MISSING
-from ..model.walk_product import WalkProduct
-from ..model.walks import ACTORS, WalkConfig
-from ..properties.collisions import is_collision
-from .schedule import replay
+from ...model.layout import Layout, Vma
+from ...model.ops import MISSING
+from ...model.walk_product import WalkProduct
+from ...model.walks import ACTORS, WalkConfig
+from ...properties.collisions import is_collision
+from ..explicit.schedule import replay
 from .z3_solve import check, check_valid, verdict
 from .z3ops import SymInt, Z3Ops
 

@@ -12,7 +12,7 @@ actor's enabled steps are
 The state graph is acyclic (the progress measure), so the cycle proviso holds, and such
 ample sets preserve every reachable terminal state and every violation of an `always`
 property (Peled; Godefroid's persistent sets). `ample_conditions` says, per actor, when
-that is so; it is written against `ops` like the model, so engines/compiled.py renders it
+that is so; it is written against `ops` like the model, so engines/explicit/compiled.py renders it
 into the generated code and the tests evaluate it concretely (tests/test_reduction.py
 checks both conditions above state by state, on every small case).
 
@@ -44,8 +44,8 @@ the reaper; the first whose condition holds is followed.
 """
 from __future__ import annotations
 
-from ..model.ops import CONCRETE
-from ..model.protocol import (EX_FREE_PGT, EX_REMOVE, EX_UNMAP, MR_WALK, RP_WALK,
+from ...model.ops import CONCRETE
+from ...model.protocol import (EX_FREE_PGT, EX_REMOVE, EX_UNMAP, MR_WALK, RP_WALK,
                               VARIABLES, WRITER_EXIT)
 
 REDUCTIONS = ("por", "none")  # partial-order reduction (and dead-variable slicing), or neither

@@ -21,9 +21,9 @@ from collections import Counter, defaultdict
 from bisect import bisect_right
 from itertools import groupby
 
-from ..model.walk_product import WalkProduct
-from ..model.walks import Walk
-from .result import CollisionResult
+from ...model.walk_product import WalkProduct
+from ...model.walks import Walk
+from ..result import CollisionResult
 
 
 def key_runs(keys) -> list[tuple[int, int, int]]:
@@ -355,7 +355,7 @@ def realize(model: WalkProduct, stair):
     waits exactly when its next item shares the lock. vma: both actors stay inside
     an item and hand over (leave, enter next), so every block is a both-inside state.
     Lazy: for checking small witnesses and the tests; long ones go through
-    engines/witness.py's runs.
+    engines/explicit/witness.py's runs.
     """
     actions = model.actions  # (exit enter, exit leave, reaper enter, reaper leave)
     if model.exclusive:

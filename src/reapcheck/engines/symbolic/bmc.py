@@ -2,7 +2,7 @@
 
 The engine never has its own copy of a model: it calls the model's `init`, `actions`,
 `guard`, `update` and `done` (and the caller's predicates) with a `Z3Ops`
-(engines/z3ops.py), exactly as the explicit explorer calls them with ConcreteOps.
+(engines/symbolic/z3ops.py), exactly as the explicit explorer calls them with ConcreteOps.
 
 What a model must provide (the walk product, model/walk_product.py, is one):
 
@@ -28,7 +28,7 @@ Integers are bit-vectors by default, because Z3 solves these unrollings by bit-b
 far faster than with its arithmetic solver. A width is used only where no operation on
 any run within the bound can leave its range, so the answers are those of unbounded
 integers. ``width="auto"`` takes the narrowest of 8, 16, 32, 64, 128 bits that interval
-evaluation of the same model code (engines/intervals.py) proves wide enough; when that
+evaluation of the same model code (engines/symbolic/intervals.py) proves wide enough; when that
 cannot bound the values it tries them in turn, each after the solver has proved every
 operation exact (Z3Ops.exact), and ends with unbounded Ints.
 
@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import z3
 
-from ..model.ops import CONCRETE
+from ...model.ops import CONCRETE
 from . import intervals
 from .z3ops import WidthTooSmall, Z3Ops
 
@@ -432,7 +432,7 @@ def _solver(width: int | None, lookup: str):
 def _plan(model, width, depth, step_predicates=(), state_predicates=()):
     """The (bits, exact) encodings to try in turn. exact: every bit-vector operation on
     every run of at most `depth` steps is proved exact by interval evaluation
-    (engines/intervals.py), so the solver need not check it; else the solver does."""
+    (engines/symbolic/intervals.py), so the solver need not check it; else the solver does."""
     if not (width in ("auto", None) or (isinstance(width, int) and width >= 2)):
         raise ValueError(f"width must be 'auto', None or a number of bits >= 2, not {width!r}")
     if width is None:
@@ -468,14 +468,14 @@ def max_weight(model, weight, depth: int | None = None, timeout_ms: int | None =
         until unsat), ``binary`` (the same solver, bisecting the bound under
         assumptions), ``optimize`` (z3 Optimize, maximize the sum) or ``maxsat``
         (Optimize, one soft constraint per step; bool weights only).
-    lookup : the Z3Ops table encoding (engines/z3ops.py).
+    lookup : the Z3Ops table encoding (engines/symbolic/z3ops.py).
     width : ``"auto"``, a bit-vector width, or None for unbounded Ints.
     use_invariant : assert `model.type_ok` at every step when it is a proved inductive
         invariant (inductive_type_invariant); False to measure without it.
 
     Returns
     -------
-    MaxWeightResult; for a walk product its witness replays with engines.schedule.replay.
+    MaxWeightResult; for a walk product its witness replays with engines.explicit.schedule.replay.
 
     Raises
     ------

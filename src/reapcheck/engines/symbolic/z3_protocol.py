@@ -3,13 +3,13 @@
 The same model (model/protocol.py) and the same property predicates
 (properties/protocol.py) as the explicit checker, evaluated on Z3 terms. Per property:
 
-1. Spacer (engines/chc.py) looks for an inductive invariant that excludes every state
+1. Spacer (engines/symbolic/chc.py) looks for an inductive invariant that excludes every state
    where the property fails. Found and re-checked by the plain solver: ``holds`` for
    every run of any length, and the invariant is reported. Invariants already proved
    (termination's, then earlier properties', named in `relative_to`) restrict the
    steps Spacer considers: they hold in every reachable state, so no run is lost, and
    the reported invariant is inductive together with them (about 4x faster).
-2. Spacer shows a failing state reachable: bounded model checking (engines/bmc.py)
+2. Spacer shows a failing state reachable: bounded model checking (engines/symbolic/bmc.py)
    deepens one step at a time to the shortest run that reaches one, which becomes the
    trace (the same length as the explicit checker's breadth-first trace).
 3. A timeout or a solver giving up is ``unknown``, never ``holds``. When Spacer shows a
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 
+from ..result import Verification
 from . import bmc, chc
 
 DEFAULT_TIMEOUT_S = 300.0  # per property; out of time is `unknown`
@@ -32,9 +33,7 @@ FIRST_DEPTH, TRACE_DEPTH = 32, 4096  # BMC bounds once Spacer has shown a violat
 
 def check_protocol(model, properties, timeout_s: float | None = DEFAULT_TIMEOUT_S,
                    progress=None):
-    """A Verification (see verify.py) with one verdict per property."""
-    from ..verify import Verification
-
+    """A Verification (engines/result.py) with one verdict per property."""
     statuses, traces, notes = {}, {}, {}
     support = chc.houdini(model, _candidates, timeout_s)
     progress_proof = chc.prove_progress(model, timeout_s, support=support)

@@ -1,6 +1,6 @@
 """Compact witnesses: a schedule as runs of steps, checked and rendered in time per run.
 
-A witness of the sparse engine is a staircase of block moves (engines/sparse.py). For a
+A witness of the sparse engine is a staircase of block moves (engines/explicit/sparse.py). For a
 VMA over terabytes that is trillions of steps, so the witness is kept as entries:
 
 - a step: `{"actor", "action", "vma", ["ptl"], "collision"}`, as in the full form;
@@ -21,11 +21,11 @@ the offsets of its collision steps as arithmetic progressions.
 """
 from __future__ import annotations
 
-from ..model.walk_product import Action, WalkProduct
-from ..properties.collisions import is_collision
+from ...model.walk_product import Action, WalkProduct
+from ...properties.collisions import is_collision
 from .schedule import IllegalStep, Step
 
-EXIT, REAPER, DIAGONAL = 0, 1, 2  # staircase move kinds (engines/sparse.py)
+EXIT, REAPER, DIAGONAL = 0, 1, 2  # staircase move kinds (engines/explicit/sparse.py)
 NO_HITS = ()  # an entry without a collision step
 # Internal entries: ("step", actor, verb, vma, ptl) | ("run", actor, vma, p, q)
 #                   | ("both", vma, p, q) | ("vrun", actor, first item, last item)

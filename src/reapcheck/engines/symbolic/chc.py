@@ -10,7 +10,7 @@ unknown relation Inv:
 
 Spacer either finds an interpretation of Inv (an inductive invariant that excludes every
 bad state: the property holds in every reachable state, for every run of any length) or
-shows that no such relation exists (a bad state is reachable; engines/bmc.py then finds
+shows that no such relation exists (a bad state is reachable; engines/symbolic/bmc.py then finds
 the shortest run to one). A timeout or a solver giving up is `unknown`.
 
 An invariant is never taken on trust. `check_invariant` re-proves it with the plain SMT
@@ -64,7 +64,7 @@ def state_names(model) -> tuple[str, ...]:
 class Encoding:
     """The model's variables, transition relation and init as Z3 terms (Ints).
 
-    A parametric model (engines/z3_protocol_any.py) also has `parameters` (SymInts fixed
+    A parametric model (engines/symbolic/z3_protocol_any.py) also has `parameters` (SymInts fixed
     for a whole run, such as the VMA count N: arguments of the relation that no step
     changes), `inputs` (z3 terms a step may read, chosen anew at every step, such as a
     visited VMA's reapable flag), `facts` (what is known of both) and `symbolic_ops()`

@@ -1,7 +1,7 @@
 """Python-source operators for model definitions: the fourth twin of model/ops.py.
 
-ConcreteOps computes values, engines/z3ops.py builds Z3 terms, engines/promela_ops.py
-Promela text; `PyOps` builds Python expression text, so engines/compiled.py can turn the
+ConcreteOps computes values, engines/symbolic/z3ops.py builds Z3 terms, engines/promela_ops.py
+Promela text; `PyOps` builds Python expression text, so engines/explicit/compiled.py can turn the
 SAME guards, updates, properties and progress measure into straight-line successor code,
 one function per control location, with the layout's constants folded in.
 
@@ -31,8 +31,8 @@ Using a `PyExpr` in Python control flow (`if p == 0:`) raises SymbolicBranch.
 """
 from __future__ import annotations
 
-from ..model.ops import MISSING
-from ..model.ops import SymbolicBranch
+from ...model.ops import MISSING
+from ...model.ops import SymbolicBranch
 
 
 def _const(x) -> bool:

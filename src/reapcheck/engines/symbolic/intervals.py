@@ -1,6 +1,6 @@
 """Interval evaluation of a model: a third `ops`, used to bound every integer a run can hold.
 
-The BMC engine (engines/bmc.py) computes in W-bit bit-vectors, which is exact only if no
+The BMC engine (engines/symbolic/bmc.py) computes in W-bit bit-vectors, which is exact only if no
 operation on any run leaves the W-bit range. Proving that with the solver is as hard as
 the question itself (it is a counting argument), so the engine first tries this cheap
 abstract interpretation of the SAME model code: every state entry is an interval, every
@@ -20,7 +20,7 @@ at its step, so if every interval stays within +-2**(W-2), every bit-vector oper
 """
 from __future__ import annotations
 
-from ..model.ops import MISSING
+from ...model.ops import MISSING
 
 
 class Unbounded(Exception):

@@ -4,17 +4,17 @@
 the same code) with the three layout-derived values replaced by symbolic ones:
 
 - the VMA count N is a parameter (`vmas`, an Int fixed for the whole run, N >= 0);
-- the visit sequence is the one the iterator claims proved (prove.py, engines/z3_maple.py):
+- the visit sequence is the one the iterator claims proved (prove.py, engines/symbolic/z3_maple.py):
   `forward` visits 0, 1, ..., N - 1 and `rev_find` N - 1, ..., 0, each VMA once, so the
   reaper's position p visits VMA p (forward) or N - 1 - p (rev_find), a SymTable of
-  length N (engines/z3_collisions.py);
+  length N (engines/symbolic/z3_collisions.py);
 - which VMAs are reapable is left open: each visit reads its reapable flag as an input
   (`reapable_visit`, 0 or 1, chosen anew at every step). That allows every layout's flags
   and more (a VMA read twice may read two values), so a proof covers every layout; the
   parameter `no_reapable` (1: no VMA is reapable, so every flag reads 0) keeps
   `reaped_when_attempt_succeeds` exact for a layout with nothing to reap.
 
-Proof of one property (engines/chc.py, every invariant re-checked by the plain solver):
+Proof of one property (engines/symbolic/chc.py, every invariant re-checked by the plain solver):
 1. the support invariant: model/protocol.py's lock accounting and type bounds, kept by
    Houdini where inductive together (`chc.houdini`);
 2. termination, for the `at_terminal` properties: every step increases one actor's
@@ -24,27 +24,23 @@ Proof of one property (engines/chc.py, every invariant re-checked by the plain s
    support assumed (`chc.prove_relative`).
 A result of `violated` (a failing state reachable for some N and flags) is turned
 into a counterexample by the explicit engine on every layout of 1..K VMAs (every flag
-pattern); the layout and its shortest trace are what `reapcheck replay` re-runs. Unknown
+pattern; small_layouts.py, outside the engines); the layout and its shortest trace are what `reapcheck replay` re-runs. Unknown
 or out of time is `unknown`, never `holds`.
 """
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 
 import z3
 
-from ..model.layout import Layout, Vma
-from ..model.protocol import Protocol, ProtocolConfig
-from ..properties.protocol import PROPERTIES
+from ...model.protocol import Protocol, ProtocolConfig
+from ...properties.protocol import PROPERTIES
 from . import chc
 from .z3_collisions import ParametricOps, SymTable
 from .z3ops import SymInt
 
 ANY_LAYOUT_WALKS = ("forward", "rev_find")
-COUNTEREXAMPLE_VMAS = 3  # layouts of 1..3 VMAs, every flag pattern, for a counterexample
-PAGE = 4096
 
 
 class AnyLayout(Protocol):
@@ -143,68 +139,3 @@ def prove_config(config: ProtocolConfig, timeout_s: float | None = None,
                                                    timeout_s)
     out.seconds = time.perf_counter() - start
     return out
-
-
-# -- concrete layouts: counterexamples and the bounded check -----------------------------------
-
-
-def flag_layout(flags) -> Layout:
-    """One one-page VMA per flag, one-page gaps: reapable (private) for 1, shared for 0."""
-    vmas = [Vma((2 * i + 1) * PAGE, (2 * i + 2) * PAGE, "rw-p" if f else "rw-s", lineno=i + 1)
-            for i, f in enumerate(flags)]
-    return Layout.checked("layout-" + ("".join(map(str, flags)) or "empty"), vmas)
-
-
-def small_layouts(most: int = COUNTEREXAMPLE_VMAS):
-    """Every layout of 1..most VMAs that the protocol can tell apart (forward and
-    rev_find visit every VMA in order, so a layout is its VMA count and flags), smallest
-    first."""
-    for n in range(1, most + 1):
-        for flags in itertools.product((0, 1), repeat=n):
-            yield flag_layout(flags)
-
-
-@dataclass
-class Bounded:
-    """The explicit engine on every small layout of one configuration: per property,
-    `holds` (on every layout checked) or `violated` with the first (smallest) layout and
-    its shortest trace."""
-
-    most: int  # layouts of 1..most VMAs
-    statuses: dict  # property -> holds | violated | incomplete
-    witnesses: dict  # property -> (Layout, Verification) of its first violation
-    seconds: float
-
-
-def bounded_check(config: ProtocolConfig, most: int, names=None) -> Bounded:
-    """Every layout of 1..most VMAs (every flag pattern), smallest first, explicitly; a
-    search stops once every wanted property has a violation."""
-    from ..verify import verify  # the explicit engine, as `reapcheck verify` runs it
-
-    start = time.perf_counter()
-    wanted = [p.name for p in PROPERTIES if names is None or p.name in names]
-    statuses = dict.fromkeys(wanted, "holds")
-    witnesses = {}
-    for layout in small_layouts(most):
-        if len(witnesses) == len(wanted):
-            break
-        result = verify(layout, config, "explicit")
-        for name in wanted:
-            status = result.statuses[name]
-            if status == "violated" and name not in witnesses:
-                statuses[name], witnesses[name] = "violated", (layout, result)
-            elif status != "holds" and statuses[name] == "holds":
-                statuses[name] = status
-    return Bounded(most, statuses, witnesses, time.perf_counter() - start)
-
-
-def counterexample(layout: Layout, result, name: str) -> dict:
-    """A violation as data: the layout, and the trace file `reapcheck replay` reads."""
-    from ..traces import trace_json
-
-    trace = result.traces[name]
-    return {"vmas": len(layout),
-            "layout": [{"vma": i, "start": hex(v.start), "end": hex(v.end),
-                        "reapable": layout.is_reapable(v)} for i, v in enumerate(layout.vmas)],
-            "steps": len(trace),
-            "trace": trace_json(result.model, name, trace, "explicit")}

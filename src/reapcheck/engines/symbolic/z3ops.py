@@ -2,7 +2,7 @@
 
 A model's guards, updates and properties are written once, against an `ops` object with
 five names (If, And, Or, Not, lookup). The explorer passes ConcreteOps and plain ints;
-the BMC engine (engines/bmc.py) passes a `Z3Ops` and state entries that are `SymInt`s,
+the BMC engine (engines/symbolic/bmc.py) passes a `Z3Ops` and state entries that are `SymInt`s,
 so the SAME Python code builds Z3 terms instead of computing values.
 
 Integers. `Z3Ops(width=None)` makes every integer a z3 Int (exact, but Z3's arithmetic
@@ -12,7 +12,7 @@ Z3 bit-blasts to SAT. Bit-vectors wrap around, so in that mode every `+ - * // %
 unary minus a model performs also records a Bool in `Z3Ops.exact`: true when that
 operation did not leave the W-bit range. The engine uses a width only when no run can
 make any of them false (then the bit-vector run IS the integer run, operation by
-operation): proved beforehand by interval evaluation (engines/intervals.py), or else by
+operation): proved beforehand by interval evaluation (engines/symbolic/intervals.py), or else by
 the solver; a Python constant that does not fit raises WidthTooSmall at once.
 
 `SymInt` exists because model code uses Python operators on state entries, and z3's
@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import z3
 
-from ..model.ops import MISSING, SymbolicBranch  # noqa: F401 (re-exported)
+from ...model.ops import MISSING, SymbolicBranch  # noqa: F401 (re-exported)
 
 LOOKUPS = ("runs", "ite", "array", "function")
 
