@@ -957,6 +957,61 @@ def _timed_chart(chart: dict) -> dict:
                        "the reaper's start delay, for each reaper order."}
 
 
+def _sweep(data) -> dict | None:
+    """The sweep section (report_sweep.sweep_data): the distribution table, as `reapcheck
+    sweep` prints it, and the histogram of reduction factors."""
+    sweep = data.get("sweep")
+    if not isinstance(sweep, dict) or not sweep.get("table"):
+        return None
+    columns = [Column("")] + [Column(h, num=True) for h in ("n", "min", "median", "p90", "max")]
+    rows = [Row([Cell(r[0])] + [Cell(c, num=True) for c in r[1:]]) for r in sweep["table"]]
+    return {"layouts": sweep["layouts"], "table": Table("sweep", columns, rows),
+            "chart": _sweep_chart(sweep["histogram"], sweep["layouts"])
+            if sweep.get("histogram") else None}
+
+
+def _sweep_chart(hist: dict, layouts: int) -> dict:
+    """Coordinates of the reduction-factor histogram: one group of bars per bin (one bar
+    per granularity), bar height = layouts in the bin."""
+    width, height = 950.0, 360.0
+    left, right, top, bottom = 78.0, 170.0, 20.0, 58.0
+    pw, ph = width - left - right, height - top - bottom
+    labels, counts = hist["labels"], hist["counts"]
+    y_hi = max([n for cs in counts.values() for n in cs] + [1])
+    step = max(1, math.ceil(y_hi / 5))
+    y_hi = step * math.ceil(y_hi / step)
+    group = pw / max(1, len(labels))
+    bar = group * 0.8 / max(1, len(counts))
+
+    def py(v: float) -> float:
+        return top + ph - v / y_hi * ph
+
+    grid, y_ticks = [], []
+    for v in range(0, y_hi + 1, step):
+        grid.append(f"M{_n(left)} {_n(py(v))}H{_n(left + pw)}")
+        y_ticks.append({"y": py(v), "label": f"{v:,}"})
+    x_ticks = [{"x": left + group * (i + 0.5), "label": label} for i, label in enumerate(labels)]
+    colours = {"vma": "#8c510a", "ptl": "#01665e"}
+    series = []
+    for n, (gran, cs) in enumerate(counts.items()):
+        colour = colours.get(gran, EXTRA_SERIES_COLOURS[n % len(EXTRA_SERIES_COLOURS)])
+        series.append({
+            "cls": f"series gran-{_slug(gran)}", "colour": colour,
+            "label": f"granularity {gran}",
+            "bars": [{"x": left + group * i + group * 0.1 + bar * n, "y": py(c), "w": bar,
+                      "h": py(0) - py(c), "tip": f"{gran}, {labels[i]}: {c} layouts"}
+                     for i, c in enumerate(cs) if c],
+            "legend_x": left + pw + 18, "legend_y": top + 14 + n * 22})
+    return {"width": width, "height": height, "left": left, "top": top, "pw": pw, "ph": ph,
+            "grid": "".join(grid), "x_ticks": x_ticks, "y_ticks": y_ticks, "series": series,
+            "title": "Reduction factors of the reverse walk (forward / reverse worst case)",
+            "x_label": "forward / reverse worst case (all: reverse has none)",
+            "y_label": "layouts",
+            "caption": f"How many of the {layouts} layouts have each reduction factor of the "
+                       "worst case (forward / reverse), per granularity; layouts where both "
+                       "orders have 0 collisions are not counted."}
+
+
 @dataclass(frozen=True)
 class Section:
     """One section of the page: `<section id=key>`, heading `title`, laid out by
@@ -978,6 +1033,7 @@ SECTIONS = (
     Section("counterexamples", "Protocol counterexamples", _counterexamples),
     Section("experiment", "What the real kernel did", _experiment),
     Section("timed", "Typical contention: the timed model", _timed),
+    Section("sweep", "Over every layout: the distribution (reapcheck sweep)", _sweep),
     Section("limits", "What the model leaves out", _limits),
     Section("measured", "How this relates to the author's measurements", _measured),
 )

@@ -21,6 +21,7 @@ from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
 from .model.synthetic import SyntheticSpec, generate
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 from .render import compare_table, reduction, rule_legend
+from .report_sweep import sweep_data, sweep_markdown
 from .report_timed import timed_data, timed_markdown
 from .traces import itf_json, layout_json, render_steps, trace_steps
 from .verify import verify
@@ -220,6 +221,8 @@ def report_data(progress_factory=None, experiments: Path | None = None,
                 scaling.append({"vmas": size, "order": order, "granularity": gran,
                                 "max_collisions": result.max_collisions})
     timed = timed_data(layouts, pairs)
+    sweep = sweep_data({**layouts, **{g.path: g for g in (  # "synthetic:N:seed1"
+        generate(SyntheticSpec(vmas=size, seed=1)) for size in SCALING_SIZES)}})
     collision_rows = [summary_json(a) for pair in pairs for a in pair]
     spin = _spin_agreement(runs, collision_rows)
     itf = {}
@@ -259,6 +262,7 @@ def report_data(progress_factory=None, experiments: Path | None = None,
         "measured": measured(pairs, scaling, kernel),
         "experiment": recorded,
         "timed": timed,
+        "sweep": sweep,
     }
     return data, pairs, itf
 
@@ -416,6 +420,9 @@ def render_markdown(data: dict, pairs) -> str:
     out += [p for para in data["measured"] for p in (_wrap(para), "")]
     out += ["## 8. What the real kernel did", ""] + experiment_markdown(data["experiment"])
     out += ["## 9. Typical contention: the timed model", ""] + timed_markdown(data["timed"], _wrap)
+    if data.get("sweep"):
+        out += ["## 10. Over every layout: the distribution (`reapcheck sweep`)", ""]
+        out += sweep_markdown(data["sweep"], _wrap)
     return "\n".join(out)
 
 
