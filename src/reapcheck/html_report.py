@@ -43,6 +43,8 @@ from typing import Any, Callable
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from .proof_text import condensed
+
 __all__ = ["render_html", "swimlane_svg", "scaling_svg", "LANE_COLOURS", "COLLISION_COLOUR",
            "COMPRESS_ABOVE", "Table", "Column", "Cell", "Section", "SECTIONS"]
 
@@ -732,15 +734,16 @@ def _iterators(data) -> dict | None:
     if not isinstance(claims, dict):
         return {"raw": _text(data["iterators"])}
     rows = []
+    text = condensed(claims)  # each configuration's shared support and assumptions once
     for name, c in claims.items():
         c = c if isinstance(c, dict) else {"status": c}
         status = str(c.get("status", "?"))
-        assumptions = c.get("assumptions") or []
+        assumptions = text[name]["assumptions"]
         cex = c.get("counterexample")
         rows.append(Row([Cell(name, wrap="code"), Cell(status, cls=f"s-{_slug(status)}"),
                          Cell(_text(c.get("bound")), num=True),
                          Cell(items=_items(assumptions)) if assumptions else Cell("-"),
-                         Cell(_text(c.get("invariant"))),
+                         Cell(_text(text[name]["invariant"])),
                          Cell("-") if cex is None else Cell(_text(cex), wrap="code")]))
     columns = [Column("claim"), Column("status"), Column("bound", num=True),
                Column("assumptions"), Column("invariant"), Column("counterexample")]

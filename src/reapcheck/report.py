@@ -18,6 +18,7 @@ from .claims import build_claims
 from .collisions import compare_pairs, summary_json, worst_case
 from .experiment.recorded import facts, load_recorded
 from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
+from .proof_text import condensed
 from .model.synthetic import SyntheticSpec, generate
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 from .render import compare_table, reduction, rule_legend
@@ -377,14 +378,16 @@ def render_markdown(data: dict, pairs) -> str:
     out += ["## 4. Proofs for any number of VMAs (Z3): iterators, collisions, protocol", ""]
     proof_rows = [[name, c["status"], c["bound"]] for name, c in data["iterators"]["claims"].items()]
     out += [tabulate(proof_rows, headers=["claim", "status", "bound"], tablefmt="github"), ""]
+    text = condensed(data["iterators"]["claims"])
     for name, c in data["iterators"]["claims"].items():
         out += [f"### {name}: {c['status']} ({c['bound']})", ""]
-        out += [_item("assumes " + a) for a in c.get("assumptions") or []]
+        out += [_item("assumes " + a) for a in text[name]["assumptions"]]
         if c.get("counterexample"):
             out += ["", "Counterexample:", "",
                     "    " + json.dumps(c["counterexample"], indent=1).replace("\n", "\n    ")]
-        if c.get("invariant"):
-            out += ["", "Invariant:", ""] + ["    " + line for line in c["invariant"].splitlines()]
+        if text[name]["invariant"]:
+            out += ["", "Invariant:", ""] + ["    " + line
+                                             for line in text[name]["invariant"].splitlines()]
         out.append("")
     out += ["", "## 5. Protocol properties and seeded bugs", "",
             _wrap("Explicit-state search of every schedule; the exact distinct-state counts "
