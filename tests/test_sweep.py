@@ -22,7 +22,7 @@ distributed = pytest.importorskip("distributed")
 from reapcheck import bundled  # noqa: E402
 from reapcheck.cli import main  # noqa: E402
 from reapcheck.sweep import LINES_PER_TASK  # noqa: E402
-from reapcheck.sweep_run import read_done  # noqa: E402
+from reapcheck.sweep_run import QUIET_CLUSTER, read_done  # noqa: E402
 from reapcheck.sweep_summary import distribution, factor, summarize  # noqa: E402
 
 ORDERS, GRANULARITIES = ("forward", "reverse"), ("vma", "ptl")
@@ -32,8 +32,12 @@ ORDERS, GRANULARITIES = ("forward", "reverse"), ("vma", "ptl")
 def scheduler():
     import logging
 
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # a dead worker's
+        cluster = distributed.LocalCluster(  # task: retried once, then failed (below)
+            n_workers=2, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
+            **QUIET_CLUSTER)
     yield cluster.scheduler_address
     cluster.close()
 
@@ -152,6 +156,38 @@ def test_resume_after_the_client_is_killed(capsys, tmp_path, scheduler):
     keys = [(x["layout"], x["order"], x["granularity"]) for x in lines]
     assert len(keys) == len(set(keys)) == 4 * len(paths)  # each task exactly once
     assert {k[0] for k in keys} == set(paths)
+
+
+def test_failed_tasks_after_retries(tmp_path, scheduler):
+    """A task that raises is retried (`retries`), one that kills its worker is retried
+    by the scheduler (allowed-failures, 1 here); then each is one failed line."""
+    from reapcheck.sweep_run import run as sweep_run
+
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+
+    def task(path, check, options):
+        (attempts / f"{path}-{os.getpid()}-{time.monotonic_ns()}").touch()
+        if path == "raises":
+            raise RuntimeError("a bug\nsecond line")
+        if path == "dies":
+            os._exit(1)
+        return [{"layout": path, "check": check, "ok": True}]
+
+    out = tmp_path / "s.jsonl"
+    with distributed.Client(scheduler) as client:  # the worker that dies alone: tasks
+        lines = sweep_run([("fine", "verify"), ("raises", "verify")],  # beside it would be
+                          str(out), {}, client=client, retries=2, quiet=True, task=task)
+        lines += sweep_run([("dies", "verify")], str(out), {}, client=client,  # suspects too
+                           retries=2, quiet=True, task=task)
+    assert sorted(map(json.dumps, lines)) == sorted(map(json.dumps, lines_of(out)))
+    by = {line["layout"]: line for line in lines}
+    assert by["fine"] == {"layout": "fine", "check": "verify", "ok": True}
+    assert by["raises"] == {"layout": "raises", "check": "verify",
+                            "error": "task failed: RuntimeError: a bug"}
+    assert by["dies"]["error"].startswith("task failed: KilledWorker: ")
+    tries = [p.name.split("-")[0] for p in attempts.iterdir()]
+    assert tries.count("raises") == 3 and tries.count("dies") == 2
 
 
 def test_read_done_drops_a_cut_short_task(tmp_path):

@@ -26,6 +26,9 @@ import sys
 from .sweep import complete_task, error_line, run_task, task_of
 
 DEFAULT_RETRIES = 2
+# No dashboard; the scheduler's HTTP routes (health, metrics) on a free port, so a second
+# cluster on the machine is no warning about port 8787.
+QUIET_CLUSTER = {"dashboard_address": None, "scheduler_kwargs": {"dashboard_address": ":0"}}
 
 
 class ResumeError(ValueError):
@@ -92,8 +95,7 @@ def client_for(scheduler: str | None, workers: int | None):
     if scheduler:
         return Client(scheduler, timeout="30s")
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                           processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+                           processes=True, silence_logs=logging.ERROR, **QUIET_CLUSTER)
     return Client(cluster)
 
 
