@@ -89,27 +89,34 @@ def command(args, usage_error) -> int:
     except SweepInputError as err:
         raise usage_error(f"reapcheck: {err}") from None
     outputs.check_file(args.out)  # an OSError naming the file: exit 2, nothing written
-    try:
-        done = read_done(args.out) if args.resume else []
+    try:  # read only: nothing is written before the cluster answers
+        done = read_done(args.out, truncate=False) if args.resume else []
     except ResumeError as err:
         raise usage_error(f"reapcheck: {err}") from None
     finished = {task_of(line) for line in done}
     todo = [task for task in tasks(layouts, args.checks) if task not in finished]
-    if not args.resume:
-        open(args.out, "w").close()  # a new sweep replaces the file
-    new = []
+    client = None
     if todo:
-        from .sweep_run import client_for, close
+        from .sweep_run import client_for
 
         try:
             client = client_for(args.scheduler, args.workers)
         except OSError as err:  # a scheduler that does not answer
             raise usage_error(f"reapcheck sweep: cannot reach the Dask scheduler "
                               f"{args.scheduler}: {err}") from None
-        try:
+    new = []
+    try:
+        if args.resume:
+            read_done(args.out)  # now cut a task a crash cut short off the end
+        else:
+            open(args.out, "w").close()  # a new sweep replaces the file
+        if todo:
             new = run(todo, args.out, {"max_states": args.max_states}, client=client,
                       retries=args.retries, quiet=args.quiet)
-        finally:
+    finally:
+        if client is not None:
+            from .sweep_run import close
+
             close(client)
     summary = summarize(done + new)
     if args.resume and done:
