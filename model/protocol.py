@@ -21,6 +21,7 @@ from functools import cached_property
 from . import maple
 from .action import Action
 from .layout import Layout
+from .kernels import DEFAULT_KERNEL, KERNELS, kernel_named
 from .ops import CONCRETE
 
 MAX_OOM_REAP_RETRIES = 10  # mm/oom_kill.c
@@ -41,7 +42,13 @@ VARIABLES = (
     "readers", "writer", "waiters",  # mmap_lock: readers, writer (0, 1 exit, 2 stuck), queue
     "oom_skip", "unstable",  # MMF_OOM_SKIP, MMF_UNSTABLE
     "uaf",  # ghost: 1 once a reaper touched a freed VMA, page table or tree
+    # the history (model/history.py, docs/model.md §9); constant under 6.1 and 6.18:
+    "victim",  # 0 before the kill, 1 an OOM victim (MMF_OOM_VICTIM), 2 only SIGKILLed
+    "mmput_by",  # 0 before the last mmput(), 1 the victim's own, 2 another holder's
+    "zap_race",  # ghost: 1 once a reaper zapped a VMA munlock_vma_pages_all() was walking
 )
+VICTIM_UNKNOWN, VICTIM_OOM, VICTIM_SIGKILL = range(3)
+MMPUT_PENDING, MMPUT_VICTIM, MMPUT_OTHER = range(3)
 
 # exit_mmap phases (docs/kernel.md §6, steps 1-4)
 EX_READ, EX_READ_WAIT, EX_UNMAP, EX_READ_UNLOCK, EX_SET_SKIP, EX_WRITE, EX_WRITE_WAIT, \
@@ -117,6 +124,27 @@ KERNEL_WORDS = {
                                            "the VMA walk begins"},
         **{(_MR, verb): words for verb, words in _VISIT_WORDS.items()},
         (_MR, "unlock"): "walk done; mmap_read_unlock(); process_mrelease() returns",
+        # the history's own steps (model/history.py; docs/model.md §9)
+        (_EX, "last_mmput_victim"): "the killed task's own mmput() is the last: mm_users "
+                                    "drops to 0, __mmput() begins in its context (current "
+                                    "is the killed task)",
+        (_EX, "last_mmput_other"): "another task holding an mm reference does the last "
+                                   "mmput(): exit_mmap() runs in its context (current is "
+                                   "not the killed task)",
+        (_EX, "oom_reap"): "mm_is_oom_victim(): __oom_reap_task_mm() reaps the mm from "
+                           "exit_mmap() itself (VM_LOCKED VMAs skipped)",
+        (_EX, "munlock_clear"): "munlock_vma_pages_all(): VM_LOCKED cleared on VMA {vma}",
+        (_EX, "munlock_walk"): "munlock_vma_pages_range(): VMA {vma}'s page tables walked, "
+                               "its pages munlocked",
+        (_EX, "clear_vma_list"): "mm->mmap = NULL: nobody can reach the freed VMAs",
+        (_RP, "oom_kill"): "the OOM killer picks this task: mark_oom_victim() (signal->oom_mm "
+                           "set; MMF_OOM_VICTIM too from 4.15), the task is queued for "
+                           "the OOM reaper",
+        (_RP, "sigkill"): "the task is only SIGKILLed, not an OOM victim: the OOM reaper "
+                          "never runs on it",
+        (_RP, "pin"): "mmget_not_zero() succeeds: the reaper holds an mm_users reference",
+        (_RP, "pin_fail"): "mmget_not_zero() fails: mm_users is 0 (the last mmput() has "
+                           "begun); the attempt returns true: nothing reaped",
         (_MR, "skip_unlock"): "mmap_read_unlock(); process_mrelease() returns",
     },
     # what a seeded bug changes in a step's words: (mutant, actor, verb)
@@ -134,6 +162,8 @@ KERNEL_WORDS = {
     # what a step also did, by the variable it changed (value after the step)
     "effects": {
         ("uaf", 1): "USE AFTER FREE: it touches a VMA, page table or tree exit_mmap freed",
+        ("zap_race", 1): "MUNLOCK RACE: it zaps a VMA whose VM_LOCKED munlock has cleared "
+                         "and whose page tables munlock_vma_pages_range() is walking",
         ("rp_gone", 1): "the maple tree is already destroyed: the walk finds no VMA",
         ("mr_gone", 1): "the maple tree is already destroyed: the walk finds no VMA",
         ("rp_attempt", "retry"): "attempt {attempt} of {attempts} failed: sleeps HZ/10, "
@@ -167,6 +197,8 @@ KERNEL_WORDS = {
         "oom_skip": ("MMF_OOM_SKIP set", "MMF_OOM_SKIP clear"),
         "unstable": ("MMF_UNSTABLE set", "MMF_UNSTABLE clear"),
         "uaf": ("a reaper touched freed memory", "no reaper touched freed memory"),
+        "zap_race": ("a reaper zapped a VMA that munlock was walking",
+                     "no reaper zapped a VMA that munlock was walking"),
         "rp_gone": ("the reaper's walk began after __mt_destroy()",
                     "the reaper's walk did not begin after __mt_destroy()"),
         "mr_gone": ("process_mrelease()'s walk began after __mt_destroy()",
@@ -189,6 +221,11 @@ KERNEL_WORDS = {
         "readers": "mmap_lock's readers", "writer": "mmap_lock's writer",
         "waiters": "mmap_lock's queued waiters", "oom_skip": "MMF_OOM_SKIP",
         "unstable": "MMF_UNSTABLE", "uaf": "a reaper touched freed memory",
+        "victim": "how the task was killed (0 not yet, 1 by the OOM killer: "
+                  "mark_oom_victim(), 2 by a plain SIGKILL)",
+        "mmput_by": "who did the last mmput() (0 not yet, 1 the victim, 2 another task "
+                    "holding an mm reference)",
+        "zap_race": "a reaper zapped a VMA that munlock_vma_pages_all() was walking",
     },
 }
 PC_ACTOR = {"ex_pc": _EX, "rp_pc": _RP, "mr_pc": _MR}
@@ -231,32 +268,83 @@ def _among(ops, x, phases):
 
 @dataclass(frozen=True)
 class ProtocolConfig:
-    """Everything that fixes one protocol model; carried into every trace."""
+    """Everything that fixes one protocol model; carried into every trace.
+
+    kernel: the version whose protocol is modelled (model/kernels.py KERNELS; default
+    6.18, today's). An older version needs its walk (forward before 6.18), no seeded
+    bug, and process_mrelease() only from 5.17-rc. mlocked: indices of VMAs to treat as
+    VM_LOCKED besides those whose smaps VmFlags show `lo` (checked against the layout by
+    Protocol: ValueError). Errors: ValueError naming the bad value."""
 
     walk: str = "rev_find"
     mutant: str | None = None
     stuck_writer: bool = False
     mrelease: bool = False
+    kernel: str = DEFAULT_KERNEL
+    mlocked: tuple = ()
 
     def __post_init__(self):
         if self.walk not in PROTOCOL_WALKS:
             raise ValueError(f"walk must be one of {', '.join(PROTOCOL_WALKS)}, not {self.walk!r}")
         if self.mutant is not None and self.mutant not in MUTANTS:
             raise ValueError(f"unknown mutant {self.mutant!r}; known: {', '.join(MUTANTS)}")
+        kernel = kernel_named(self.kernel)
+        object.__setattr__(self, "kernel", kernel.version)
+        if any(type(i) is not int or i < 0 for i in self.mlocked):
+            raise ValueError(f"mlocked must be VMA indices (integers >= 0), not {self.mlocked!r}")
+        object.__setattr__(self, "mlocked", tuple(sorted(set(self.mlocked))))
+        if kernel.version == DEFAULT_KERNEL:
+            return
+        if self.walk != kernel.walk:
+            raise ValueError(f"kernel {kernel.version}'s reaper walks {kernel.walk} "
+                             f"(the mm->mmap list or for_each_vma()), not {self.walk}")
+        if self.mutant is not None:
+            raise ValueError(f"the seeded bugs are mutants of {DEFAULT_KERNEL}'s protocol; "
+                             f"kernel {kernel.version} is checked as it was")
+        if self.mrelease and not kernel.mrelease:
+            raise ValueError(f"process_mrelease() does not exist in {kernel.version} "
+                             "(it came in 5.15; modelled from 5.17-rc)")
 
     def to_json(self) -> dict:
-        return {"walk": self.walk, "mutant": self.mutant, "stuck_writer": self.stuck_writer,
-                "mrelease": self.mrelease}
+        """The config as a trace carries it (`kernel` and `mlocked` only when they are
+        not the defaults, so today's traces are as they were)."""
+        out = {"walk": self.walk, "mutant": self.mutant, "stuck_writer": self.stuck_writer,
+               "mrelease": self.mrelease}
+        if self.kernel != DEFAULT_KERNEL:
+            out["kernel"] = self.kernel
+        if self.mlocked:
+            out["mlocked"] = list(self.mlocked)
+        return out
 
 
 class Protocol:
     """exit_mmap, the OOM reaper, process_mrelease() and mmap_lock over one layout."""
 
     variables = VARIABLES
+    ex_done = EX_DONE  # the last exit_mmap phase (model/history.py numbers its own)
+    empty_walk_ok = False  # a walk of an emptied VMA list is a complete walk (history)
+    kill_choice = False  # the model chooses OOM kill or plain SIGKILL (history)
+
+    def __new__(cls, layout=None, config=None, *args, **kwargs):
+        """Protocol(layout, config) of an older kernel is model/history.py's
+        HistoricalProtocol (its own exit_mmap rules); subclasses are left alone."""
+        if cls is Protocol and config is not None and KERNELS[config.kernel].historical:
+            from .history import HistoricalProtocol
+            cls = HistoricalProtocol
+        return super().__new__(cls)
 
     def __init__(self, layout: Layout, config: ProtocolConfig):
         self.layout, self.config = layout, config
+        self.kernel = KERNELS[config.kernel]
         self.vmas = len(layout)
+        bad = [i for i in config.mlocked if i >= self.vmas]
+        if bad:
+            raise ValueError(f"mlocked VMA {bad[0]} is not in the layout ({self.vmas} VMAs: "
+                             f"0 to {self.vmas - 1})")
+        # VM_LOCKED: smaps VmFlags `lo`, or chosen (config.mlocked)
+        self.mlocked = tuple(i for i, vma in enumerate(layout.vmas)
+                             if i in config.mlocked or (vma.flags is not None
+                                                        and "lo" in vma.flags))
         self.seq = tuple(maple.visits(layout, config.walk))  # the walk's visit sequence
         self.walk_len = len(self.seq)  # a walk's visits (symbolic in the parametric model)
         self.reapable = tuple(int(layout.is_reapable(v)) for v in layout.vmas)
@@ -266,6 +354,11 @@ class Protocol:
         self.seq_complete = list(self.seq) == expected
         self.seq_covers_reapable = set(layout.reapable) <= set(self.seq)
 
+    @property
+    def ex_pos_bound(self):
+        """exit_mmap's position never exceeds this (the VMA count; history: more)."""
+        return self.vmas
+
     def mutated(self, name: str) -> bool:
         return self.config.mutant == name
 
@@ -273,8 +366,8 @@ class Protocol:
     def type_ok(self, s, ops=CONCRETE):
         v = dict(zip(VARIABLES, s))
         n = self.walk_len
-        return ops.And(0 <= v["ex_pc"], v["ex_pc"] <= EX_DONE,
-                       0 <= v["ex_pos"], v["ex_pos"] <= self.vmas,
+        return ops.And(0 <= v["ex_pc"], v["ex_pc"] <= self.ex_done,
+                       0 <= v["ex_pos"], v["ex_pos"] <= self.ex_pos_bound,
                        0 <= v["rp_pc"], v["rp_pc"] <= RP_DONE,
                        0 <= v["rp_attempt"], v["rp_attempt"] <= MAX_OOM_REAP_RETRIES,
                        0 <= v["rp_pos"], v["rp_pos"] <= n, 0 <= v["mr_pos"], v["mr_pos"] <= n,
@@ -289,7 +382,8 @@ class Protocol:
         values = dict.fromkeys(VARIABLES, 0)
         values.update(ex_pc=EX_READ, rp_pc=self.reaper_start,
                       mr_pc=MR_LOCK if self.config.mrelease else MR_DONE,
-                      writer=WRITER_STUCK if self.config.stuck_writer else WRITER_NONE)
+                      writer=WRITER_STUCK if self.config.stuck_writer else WRITER_NONE,
+                      victim=VICTIM_OOM, mmput_by=MMPUT_VICTIM)
         return tuple(values[name] for name in VARIABLES)
 
     def done(self, s, ops=CONCRETE):
@@ -308,6 +402,20 @@ class Protocol:
     def tree_destroyed(self, v):
         """After __mt_destroy() the tree is empty: a walk begun now finds no VMA."""
         return v["ex_pc"] >= EX_WRITE_UNLOCK
+
+    def exit_released(self, v, ops=CONCRETE):
+        """exit_mmap has unmapped every VMA (unmap_vmas() done): its memory is freed."""
+        return v["ex_pc"] > EX_UNMAP
+
+    def memory_released(self, v, ops=CONCRETE):
+        """The victim's memory is released, or the reaper gave up on it: exit_mmap has
+        unmapped every VMA, or the reaper's attempt finished with every reapable VMA
+        unmapped (ret = true after a whole walk), or it used its last attempt.
+        no_premature_oom_skip (properties/protocol.py) asks this of MMF_OOM_SKIP."""
+        reaped = ops.And(v["rp_pc"] >= RP_FINAL, v["rp_missed"] == 0,
+                         v["rp_pos"] == self.walk_length(v, "rp", ops), self.walk_len > 0)
+        return ops.Or(self.exit_released(v, ops), reaped,
+                      v["rp_attempt"] >= MAX_OOM_REAP_RETRIES)
 
     def walk_length(self, v, prefix, ops=CONCRETE):
         return ops.If(v[prefix + "_gone"] == 1, 0, self.walk_len)
@@ -334,7 +442,7 @@ class Protocol:
         """Grows strictly with every action (checked by the explorer): no cycles."""
         v = dict(zip(VARIABLES, s))
         walk = self.walk_len + 1
-        exit_rank = v["ex_pc"] * (self.vmas + 1) + v["ex_pos"]
+        exit_rank = v["ex_pc"] * (self.ex_pos_bound + 1) + v["ex_pos"]
         reaper_rank = (v["rp_attempt"] * (RP_DONE + 1) + v["rp_pc"]) * walk + v["rp_pos"]
         mrelease_rank = v["mr_pc"] * walk + v["mr_pos"]
         return exit_rank + reaper_rank + mrelease_rank
@@ -440,11 +548,15 @@ class Protocol:
             return self.visiting(v, "rp" if action.actor == "reaper" else "mr", ops)[0]
         return None
 
+    def _words_for(self, key):
+        """An action's words: KERNEL_WORDS, as a seeded bug changes them."""
+        return KERNEL_WORDS["mutants"].get((self.config.mutant, *key),
+                                           KERNEL_WORDS["actions"][key])
+
     def action_words(self, action: Action) -> str:
         """What `action` does in kernel words, without a state (KERNEL_WORDS)."""
         key = (action.actor, action.verb)
-        words = KERNEL_WORDS["mutants"].get((self.config.mutant, *key),
-                                            KERNEL_WORDS["actions"][key])
+        words = self._words_for(key)
         words = words[None] if isinstance(words, dict) else words
         return words.format(vma="its next VMA")
 
@@ -452,8 +564,7 @@ class Protocol:
         """The step from `before` to `after` in kernel words (KERNEL_WORDS): what the
         kernel did, then what else the step changed that the words do not say."""
         key = (action.actor, action.verb)
-        words = KERNEL_WORDS["mutants"].get((self.config.mutant, *key),
-                                            KERNEL_WORDS["actions"][key])
+        words = self._words_for(key)
         old, new = dict(zip(VARIABLES, before)), dict(zip(VARIABLES, after))
         if isinstance(words, dict):  # a branching rule: by the phase it entered
             pc = next(var for var, actor in PC_ACTOR.items() if actor == action.actor)

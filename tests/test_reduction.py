@@ -191,7 +191,9 @@ def _reachable(model):
 def test_dead_variables_and_the_ghost_are_read_off_the_rules():
     model = Protocol(ONE, ProtocolConfig("rev_find", mrelease=True))
     dead, ghosts = compiled.dead_variables(model, PROPERTIES)
-    assert dead == {"unstable"} and ghosts == {"uaf": "no_use_after_free"}
+    # the history's variables (victim, mmput_by, zap_race) are constant on 6.18
+    assert dead == {"unstable", "victim", "mmput_by", "zap_race"}
+    assert ghosts == {"uaf": "no_use_after_free"}
 
 
 def test_generated_code_folds_the_location_and_the_layout():

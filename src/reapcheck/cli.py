@@ -26,7 +26,10 @@ from .model.synthetic import SyntheticSpec, generate, parse_range
 from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 from .progress import Progress
-from .properties.protocol import BY_SEVERITY, PROPERTIES
+from .properties.protocol import (ALL_BY_SEVERITY, HISTORY_PROPERTIES, PROPERTIES,
+                                  properties_for)
+from .kernel_options import add_kernel_options, protocol_config
+from .model.kernels import DEFAULT_KERNEL
 from .collision_replay import KIND as COLLISIONS_KIND, WitnessMismatch, replay_collisions
 from .traces import TraceError, itf_json, load_json, load_trace, replay_trace, trace_json
 from .engines.explicit.reduction import REDUCTIONS
@@ -171,28 +174,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check the mmap_lock/MMF protocol properties on every schedule")
     p.add_argument("layout", nargs="?", default="bundled/tiny.maps",
                    help="layout file or bundled/NAME (default: bundled/tiny.maps)")
-    p.add_argument("--walk", choices=PROTOCOL_WALKS, default="rev_find",
-                   help="the reaper's iterator (default rev_find, as merged)")
+    p.add_argument("--walk", choices=PROTOCOL_WALKS, default=None,
+                   help="the reaper's iterator (default rev_find, as merged; forward with "
+                        "--kernel before 6.18)")
     p.add_argument("--mutant", choices=sorted(MUTANTS), help="check a seeded bug instead")
     p.add_argument("--stuck-writer", action="store_true",
                    help="a thread holds mmap_lock for writing and never lets go")
     p.add_argument("--mrelease", action="store_true", help="add process_mrelease() as an actor")
+    add_kernel_options(p)
     _maps_shared_rule_option(p)
     p.add_argument("--max-states", type=_positive, metavar="N",
                    help="stop after N distinct states (verdicts become incomplete)")
     p.add_argument("--engine", choices=VERIFY_ENGINES, default="explicit",
                    help="explicit: breadth-first over every state; z3: Spacer invariants "
                         "(unbounded) and BMC for the shortest traces")
-    p.add_argument("--reduction", choices=REDUCTIONS, default="por",
+    p.add_argument("--reduction", choices=REDUCTIONS, default=None,
                    help="explicit: por (default) follows one actor where its steps commute "
                         "with everything the others can do and no property sees them "
                         "(partial-order reduction), and drops variables nothing reads; none "
-                        "explores every reachable state. Same verdicts; traces shortest")
+                        "explores every reachable state. Same verdicts; traces shortest. "
+                        "With --kernel other than 6.18: none only (the default there)")
     p.add_argument("--timeout", type=_seconds, metavar="S",
                    help="explicit: seconds for the whole search (then verdicts are "
                         "incomplete); z3: solver budget per property (default 300; out of "
                         "time is unknown)")
-    p.add_argument("--property", choices=[q.name for q in PROPERTIES],
+    p.add_argument("--property", choices=[q.name for q in PROPERTIES + HISTORY_PROPERTIES],
                    help="with --trace-out: which violated property's trace to write")
     p.add_argument("--trace-out", metavar="FILE",
                    help="write the shortest counterexample as JSON (and FILE's .itf.json twin)")
@@ -423,7 +429,20 @@ def cmd_verify(args) -> int:
     if args.trace_out:  # before the work: a path that cannot be written fails now
         for path in _trace_paths(args.trace_out):
             outputs.check_file(path)
-    config = ProtocolConfig(args.walk, args.mutant, args.stuck_writer, args.mrelease)
+    try:
+        config = protocol_config(args, layout, "verify", args.mutant, args.stuck_writer,
+                                 args.mrelease)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.reduction is None:
+        args.reduction = "por" if config.kernel == DEFAULT_KERNEL else "none"
+    elif args.reduction == "por" and config.kernel != DEFAULT_KERNEL:
+        raise UsageError(f"reapcheck verify: --reduction por is argued sound for kernel "
+                         f"{DEFAULT_KERNEL}'s rules only; kernel {config.kernel} is checked "
+                         "with --reduction none (the default there)")
+    if args.property and args.property not in [p.name for p in properties_for(config)]:
+        raise UsageError(f"reapcheck verify: {args.property} is checked on kernels before "
+                         f"{DEFAULT_KERNEL} only (--kernel)")
     progress = _progress(args, f"verify {layout.path}")
     stop = StopRequest()
     with _stop_on_signals(stop, args.engine == "explicit"):
@@ -475,7 +494,7 @@ def _trace_paths(trace_out: str) -> tuple[str, str]:
 def _write_trace(args, result) -> dict:
     """Write the trace of `--property`, or of the most severe violated property
     (BY_SEVERITY); say which, and which others are violated (`trace_out` in the JSON)."""
-    violated = [p.name for p in BY_SEVERITY if result.statuses.get(p.name) == "violated"]
+    violated = [p.name for p in ALL_BY_SEVERITY if result.statuses.get(p.name) == "violated"]
     name = args.property or next((n for n in violated if n in result.traces), None)
     others = [n for n in violated if n != name]
     if name is None or name not in result.traces:

@@ -130,7 +130,8 @@ def check_trace(data, kind: str, walks, mutants, properties) -> None:
             "path": _str, "maps_shared_rule": _one_of(MAPS_SHARED_RULES)}),
         "config": lambda v, p: _object(v, p, {"walk": _one_of(walks)}, {
             "mutant": _one_of(sorted(mutants), nullable=True),
-            "stuck_writer": _bool, "mrelease": _bool}),
+            "stuck_writer": _bool, "mrelease": _bool, "kernel": _str,
+            "mlocked": _list(_index)}),
         "steps": _list(_step),
     }, {
         "version": _one_of_int(1),
@@ -138,6 +139,11 @@ def check_trace(data, kind: str, walks, mutants, properties) -> None:
         "engine": _str,
         "init": _any_object,
     })
+
+
+def _index(value, path):
+    if type(value) is not int or value < 0:
+        raise _want(path, "a VMA index (an integer >= 0)", value)
 
 
 def _any_object(value, path):

@@ -214,7 +214,10 @@ def replay_trace(data: dict, source: str) -> str:
         if isinstance(err, LayoutError):
             raise
         raise LayoutError(source, None, f"malformed trace: {err}") from None
-    model = Protocol(layout, config)
+    try:
+        model = Protocol(layout, config)
+    except ValueError as err:  # e.g. an mlocked VMA the layout does not have
+        raise LayoutError(source, None, f"malformed trace: {err}") from None
     state, executed = model.init(), []
     for number, step in enumerate(steps, start=1):
         try:

@@ -8,7 +8,8 @@ from .engines.explicit.reduction import REDUCTIONS
 from .engines.result import Verification
 from .model.layout import Layout
 from .model.protocol import Protocol, ProtocolConfig
-from .properties.protocol import PROPERTIES
+from .model.kernels import DEFAULT_KERNEL
+from .properties.protocol import properties_for
 from .traces import condition_words, render_steps, trace_steps
 
 VERIFY_ENGINES = ("explicit", "z3")
@@ -24,12 +25,20 @@ def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
     reachable state, the graph engines/explicit/explicit.py and SPIN's -DNOREDUCE count) or `por`
     (partial-order reduction and dead variables, engines/explicit/reduction.py; the CLI's
     default). Z3: timeout_s is the budget per property (default
-    z3_protocol.DEFAULT_TIMEOUT_S); max_states and reduction do not apply."""
+    z3_protocol.DEFAULT_TIMEOUT_S); max_states and reduction do not apply.
+
+    Another kernel than the default (config.kernel) checks properties_for(config) (the
+    history's properties too) and only without the reduction: its soundness is argued
+    for today's rules (engines/explicit/reduction.py), so `por` is a ValueError there."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, not {reduction!r}")
+    if reduction == "por" and config.kernel != DEFAULT_KERNEL:
+        raise ValueError(f"the partial-order reduction is argued for kernel {DEFAULT_KERNEL}'s "
+                         f"rules only; kernel {config.kernel} needs --reduction none")
     model = Protocol(layout, config)
+    properties = properties_for(config)
     if engine == "explicit":
-        result = compiled.check(model, PROPERTIES, reduction, max_states, progress,
+        result = compiled.check(model, properties, reduction, max_states, progress,
                                 timeout_s, stop)
         return Verification(model, engine,
                             {name: v.status for name, v in result.verdicts.items()},
@@ -43,14 +52,14 @@ def verify(layout: Layout, config: ProtocolConfig, engine: str = "explicit",
         from .engines.symbolic import z3_protocol
 
         budget = z3_protocol.DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
-        return z3_protocol.check_protocol(model, PROPERTIES, budget, progress)
+        return z3_protocol.check_protocol(model, properties, budget, progress)
     raise ValueError(f"engine must be one of {', '.join(VERIFY_ENGINES)}, not {engine!r}")
 
 
 def verification_json(v: Verification) -> dict:
     """The object `verify --json` prints."""
     props = {}
-    for prop in PROPERTIES:
+    for prop in properties_for(v.model.config):
         entry = {"status": v.statuses[prop.name], "expectation": prop.expectation,
                  "description": prop.description}
         if prop.name in v.traces:
@@ -99,7 +108,9 @@ def render(v: Verification) -> str:
     head = (f"layout {v.model.layout.path}: {len(v.model.layout)} VMAs, walk {cfg.walk} "
             f"visits {list(v.model.seq)}; mutant {cfg.mutant or 'none'}"
             f"{'; stuck writer' if cfg.stuck_writer else ''}"
-            f"{'; process_mrelease' if cfg.mrelease else ''}")
+            f"{'; process_mrelease' if cfg.mrelease else ''}"
+            + (f"; kernel {cfg.kernel}" if cfg.kernel != DEFAULT_KERNEL else "")
+            + (f"; mlocked VMAs {list(v.model.mlocked)}" if v.model.mlocked else ""))
     if v.engine == "z3":
         size = ("z3: Spacer inductive invariants (re-checked), BMC for shortest traces; "
                 f"{'complete' if v.complete else 'INCOMPLETE (a solver gave up or ran out of time)'}")
@@ -108,7 +119,8 @@ def render(v: Verification) -> str:
         size = (f"{v.engine}{reduced}: {v.states} distinct states, {v.transitions} transitions, "
                 f"{'complete' if v.complete else 'INCOMPLETE (' + stop_reason(v) + ')'}")
     rows = [[p.name, v.statuses[p.name],
-             len(v.traces[p.name]) if p.name in v.traces else ""] for p in PROPERTIES]
+             len(v.traces[p.name]) if p.name in v.traces else ""]
+            for p in properties_for(cfg)]
     out = [head, size, "", tabulate(rows, headers=["property", "status", "trace steps"])]
     if v.termination is not None:
         out += ["", f"termination (type_ok and a growing progress measure in every reachable "

@@ -38,7 +38,7 @@ import weakref
 from array import array
 from dataclasses import dataclass
 
-from ...model.protocol import (EX_DONE, MAX_OOM_REAP_RETRIES, MR_DONE, RP_DONE, VARIABLES,
+from ...model.protocol import (MAX_OOM_REAP_RETRIES, MR_DONE, RP_DONE, VARIABLES,
                               WRITER_STUCK)
 from .explicit import POLL_EVERY, CheckResult, Verdict, stop_reason
 from .pyops import PyExpr, PyOps, text
@@ -57,10 +57,11 @@ def _maybe(condition) -> bool:
 def field_bounds(model) -> dict:
     """The largest value of each variable (the model's type invariant, type_ok)."""
     walk = len(model.seq)
-    return {"ex_pc": EX_DONE, "ex_pos": model.vmas, "rp_pc": RP_DONE,
+    return {"ex_pc": model.ex_done, "ex_pos": model.ex_pos_bound, "rp_pc": RP_DONE,
             "rp_attempt": MAX_OOM_REAP_RETRIES, "rp_pos": walk, "rp_missed": 1, "rp_gone": 1,
             "mr_pc": MR_DONE, "mr_pos": walk, "mr_missed": 1, "mr_gone": 1, "readers": 3,
-            "writer": WRITER_STUCK, "waiters": 3, "oom_skip": 1, "unstable": 1, "uaf": 1}
+            "writer": WRITER_STUCK, "waiters": 3, "oom_skip": 1, "unstable": 1, "uaf": 1,
+            "victim": 2, "mmput_by": 2, "zap_race": 1}
 
 
 def dead_variables(model, properties) -> tuple[set, dict]:
