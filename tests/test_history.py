@@ -218,3 +218,51 @@ def test_history_rows_are_computed_and_match_the_hand_counts():
     assert [r["fixed_holds_all"] for r in rows] == [False, True, True, True]
     assert rediscovered(rows)
     assert not rediscovered([{**rows[0], "fixed_verdict": "violated"}])
+
+
+# -- SPIN on the historical exports (skips without spin or gcc) -------------------------
+
+def _spin_cases():
+    seen = []
+    for kernel, options, *_ in BUGS + [(k, o) for k, o in FIXED]:
+        if (kernel, options) not in seen:
+            seen.append((kernel, options))
+    return seen
+
+
+@pytest.mark.parametrize("kernel, options", _spin_cases(),
+                         ids=[f"{k}-{sorted(o)}" for k, o in _spin_cases()])
+def test_spin_gives_the_explorers_verdicts_on_every_version(kernel, options, tmp_path):
+    from reapcheck.spin import check_protocol, missing_tools
+
+    if missing_tools() is not None:
+        pytest.skip(missing_tools())
+    config = ProtocolConfig(KERNELS[kernel].walk, kernel=kernel, **options)
+    spin = check_protocol(TINY, config, tmp_path)
+    assert spin.run.complete
+    assert spin.statuses == check(kernel, **options).statuses
+
+
+def test_a_historical_trail_replays(tmp_path, capsys):
+    from reapcheck.spin import missing_tools
+
+    if missing_tools() is not None:
+        pytest.skip(missing_tools())
+    import subprocess
+
+    model = tmp_path / "m.pml"
+    assert main(["export", "bundled/tiny.maps", "--format", "promela", "--protocol",
+                 "--kernel", "4.14", "-o", str(model)]) == 0
+    text = model.read_text()
+    assert "kernel 4.14" in text and "0=MMPUT" in text and "all nine hold" in text
+    subprocess.run(["spin", "-a", "m.pml"], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(["gcc", "-O2", "-DSAFETY", "-o", "pan", "pan.c"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    run = subprocess.run(["./pan", "-m2000", "-w20"], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert "assertion violated no_use_after_free" in run.stdout
+    trace = tmp_path / "trace.json"
+    assert main(["import-trail", str(model), "-o", str(trace)]) == 0
+    assert json.loads(trace.read_text())["config"]["kernel"] == "4.14"
+    assert main(["replay", str(trace)]) == 0
+    assert "reproduced: no_use_after_free" in capsys.readouterr().out

@@ -102,11 +102,13 @@ def test_state_count_relation_without_partial_order_reduction(mrelease, tmp_path
     explicit = verify(ONE, config, "explicit")
     assert set(explicit.statuses.values()) == {"holds"}
     write_only = export_protocol(ONE, config).write_only
-    assert write_only == (() if mrelease else ("unstable",))
+    # the history's variables (victim, mmput_by, zap_race) are constant on 6.18
+    history = ("victim", "mmput_by", "zap_race")
+    assert write_only == (history if mrelease else ("unstable", *history))
     kept = check_protocol(ONE, config, tmp_path / "o2", noreduce=True, keep_write_only=True)
     assert (kept.run.states, kept.run.transitions) == state_count_relation(
         explicit.states, explicit.transitions, True)
-    if write_only:
+    if set(write_only) - set(history):  # constants hidden merge nothing
         hidden = check_protocol(ONE, config, tmp_path / "a", noreduce=True)
         projected = projected_states(Protocol(ONE, config), write_only)
         assert projected < explicit.states  # the hiding merges states

@@ -15,11 +15,12 @@ import json
 import sys
 
 from . import outputs
-from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
+from .kernel_options import add_kernel_options, protocol_config
+from .model.protocol import MUTANTS, PROTOCOL_WALKS
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 
 FORMATS = ("promela",)
-PROTOCOL_ONLY = ("walk", "mutant", "stuck_writer", "mrelease")
+PROTOCOL_ONLY = ("walk", "mutant", "stuck_writer", "mrelease", "kernel", "mlocked")
 COLLISIONS_ONLY = ("order", "granularity", "bound", "pmd_shift", "exit_order")
 
 
@@ -52,6 +53,7 @@ def add_parsers(sub, pmd_shift_type, maps_shared_rule_option) -> None:
                    help="--protocol: a thread holds mmap_lock for writing forever")
     p.add_argument("--mrelease", action="store_true", default=None,
                    help="--protocol: process_mrelease() as an actor")
+    add_kernel_options(p)
     p.add_argument("--order", choices=ORDERS, default=None,
                    help="--collisions: the reaper's VMA order (required)")
     p.add_argument("--granularity", choices=GRANULARITIES, default=None,
@@ -97,8 +99,11 @@ def cmd_export(args, load_layout, usage_error) -> int:
     layout = load_layout(args.layout, args.maps_shared_rule)
     try:
         if args.protocol:
-            config = ProtocolConfig(args.walk or "rev_find", args.mutant,
-                                    bool(args.stuck_writer), bool(args.mrelease))
+            try:
+                config = protocol_config(args, layout, "export", args.mutant,
+                                         bool(args.stuck_writer), bool(args.mrelease))
+            except ValueError as err:
+                raise usage_error(str(err)) from None
             export = export_protocol(layout, config, args.out, args.maps_shared_rule)
         else:
             shift = resolve_pmd_shift(layout, args.pmd_shift)

@@ -52,12 +52,13 @@ from dataclasses import dataclass
 from . import __version__
 from .engines.promela_ops import PExpr, PromelaOps, is_false, text
 from .model.layout import Layout
-from .model.protocol import (EX_DONE, MAX_OOM_REAP_RETRIES, MR_DONE, RP_DONE, VARIABLES,
+from .model.protocol import (MAX_OOM_REAP_RETRIES, MR_DONE, RP_DONE, VARIABLES,
                              Protocol, ProtocolConfig)
 from .model.walk_product import VARIABLES as WALK_VARIABLES, WalkProduct
 from .model.walks import ACTORS, WalkConfig
 from .properties.collisions import is_collision
-from .properties.protocol import PROPERTIES
+from .model.kernels import DEFAULT_KERNEL
+from .properties.protocol import properties_for
 from .model import protocol as protocol_model
 from .traces import layout_json
 
@@ -68,6 +69,7 @@ HASH_BITS = 20  # pan -w: 2**20 hash slots (8 MiB); more states only chain longe
 PROCESS = {"exit_mmap": "exit_mmap", "reaper": "oom_reaper", "mrelease": "process_mrelease"}
 COLLISION_PROCESS = {"exit_mmap": "exit_mmap", "reaper": "reaper"}
 COUNTER = "collisions"
+NUMBERS = {7: "seven", 9: "nine"}
 
 
 class ExportError(ValueError):
@@ -177,14 +179,20 @@ def _header(title: str, command: str, about: list[str], checks: list[str],
     return lines
 
 
-def _phase_names() -> dict[str, list[tuple[int, str]]]:
+def _phase_names(historical: bool = False) -> dict[str, list[tuple[int, str]]]:
     """Each program counter's values with the names model/protocol.py gives them
-    (EX_READ = 0 ...), for the header's legend."""
+    (EX_READ = 0 ...), for the header's legend; exit_mmap's are model/history.py's
+    (H_MMPUT = 0 ...) for a kernel before 6.1."""
+    from .model import history as history_model
+
     out = {}
     for var, prefix in (("ex_pc", "EX_"), ("rp_pc", "RP_"), ("mr_pc", "MR_"),
                         ("writer", "WRITER_")):
+        module = protocol_model
+        if var == "ex_pc" and historical:
+            module, prefix = history_model, "H_"
         out[var] = sorted((value, name.removeprefix(prefix))
-                          for name, value in vars(protocol_model).items()
+                          for name, value in vars(module).items()
                           if name.startswith(prefix) and type(value) is int)
     return out
 
@@ -206,6 +214,10 @@ def protocol_options(config: ProtocolConfig, maps_shared_rule: str | None) -> li
         opts.append("--stuck-writer")
     if config.mrelease:
         opts.append("--mrelease")
+    if config.kernel != DEFAULT_KERNEL:
+        opts += ["--kernel", config.kernel]
+    if config.mlocked:
+        opts += ["--mlocked", ",".join(map(str, config.mlocked))]
     if maps_shared_rule:
         opts += ["--maps-shared-rule", maps_shared_rule]
     return opts
@@ -215,7 +227,7 @@ def protocol_depth(model: Protocol) -> int:
     """pan -m: every step raises the progress measure (model/protocol.py), so no run is
     longer than its largest value; plus init's and a monitor's steps."""
     top = dict.fromkeys(VARIABLES, 0)
-    top.update(ex_pc=EX_DONE, ex_pos=model.vmas, rp_pc=RP_DONE,
+    top.update(ex_pc=model.ex_done, ex_pos=model.ex_pos_bound, rp_pc=RP_DONE,
                rp_attempt=MAX_OOM_REAP_RETRIES, rp_pos=len(model.seq), mr_pc=MR_DONE,
                mr_pos=len(model.seq))
     return model.progress_measure(tuple(top[name] for name in VARIABLES)) + 16
@@ -260,7 +272,8 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
                   "end_stuck_writer:", "\tfalse", "}", ""]
 
     monitors, flags = [], []
-    for prop in PROPERTIES:
+    properties = properties_for(config)
+    for prop in properties:
         holds = prop.predicate(model, state, ops)
         read |= _reads(holds)
         fail = ops.Not(holds)
@@ -282,7 +295,7 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
     runs = [f"\t\trun {PROCESS[a]}();" for a in actors]
     if config.stuck_writer:
         runs.append("\t\trun stuck_writer();")
-    runs += [f"\t\trun check_{p.name}();" for p in PROPERTIES]
+    runs += [f"\t\trun check_{p.name}();" for p in properties]
 
     depth = protocol_depth(model)
     write_only = tuple(name for name in VARIABLES if name not in read)
@@ -296,7 +309,8 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
               f"  {pan}          (stops at the first violation, writes {base}.trail)",
               f"  reapcheck import-trail {base} -o trace.json && reapcheck replay trace.json",
               "A violated property prints `pan:N: assertion violated NAME (at depth D)`;",
-              "`errors: 0` means all seven hold. `max search depth too small` would make the",
+              f"`errors: 0` means all {NUMBERS[len(properties)]} hold. `max search depth too "
+              "small` would make the",
               "search incomplete (never seen with this -m: no run is longer).",
               "State count: compile with -DNOREDUCE (no partial-order reduction); when",
               "no property is violated, pan's `states, stored` = reapcheck verify's",
@@ -309,7 +323,9 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
     about = [f"Layout {layout.path}: {len(layout)} VMAs, reapable {list(layout.reapable)};",
              f"walk {config.walk} visits {list(model.seq)}; mutant {config.mutant or 'none'};"
              f" stuck writer {'yes' if config.stuck_writer else 'no'}; process_mrelease "
-             f"{'yes' if config.mrelease else 'no'}.",
+             f"{'yes' if config.mrelease else 'no'}"
+             + (f"; kernel {config.kernel}" if config.kernel != DEFAULT_KERNEL else "")
+             + (f"; mlocked VMAs {list(model.mlocked)}" if model.mlocked else "") + ".",
              "Rendered from model/protocol.py and properties/protocol.py through",
              "engines/promela_ops.py: one d_step per model action (its name in the",
              "comment), one monitor per property. Guards and updates read the state",
@@ -319,7 +335,9 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
              "action is enabled. Every process waits at an end label, so SPIN's",
              "invalid-end-state check is never the one reporting a deadlock.",
              "Values: " + "; ".join(f"{var} " + " ".join(f"{v}={n}" for v, n in names)
-                                    for var, names in _phase_names().items()) + "."]
+                                    for var, names in _phase_names(
+                                        model.ex_done != protocol_model.EX_DONE).items())
+             + "."]
     header = _header("Promela export of reapcheck's protocol model: exit_mmap, the OOM reaper"
                      f"{', process_mrelease' if config.mrelease else ''}"
                      f"{', a stuck writer' if config.stuck_writer else ''} and mmap_lock.",

@@ -36,7 +36,7 @@ from .model.smaps import read_text
 from .model.protocol import Protocol, ProtocolConfig
 from .model.walks import WalkConfig
 from .promela import Export, export_collisions, export_protocol, read_meta
-from .properties.protocol import BY_NAME, PROPERTIES
+from .properties.protocol import BY_NAME, PROPERTIES, properties_for
 from .traces import TraceError, layout_from_json, trace_json
 
 GCC_FAST = ("-O0", "-DNOREDUCE", "-DNOFAIR", "-DXUSAFE", "-DNOCOMP")  # tests: compiling
@@ -190,9 +190,10 @@ class ProtocolVerdicts:
     compiled: Compiled
 
 
-def protocol_statuses(run: PanRun) -> dict[str, str]:
+def protocol_statuses(run: PanRun, properties=PROPERTIES) -> dict[str, str]:
     """Per property: violated when pan reported its assertion, holds when the search was
-    complete and it did not, else incomplete. Any other error is a SpinFailed."""
+    complete and it did not, else incomplete. Any other error is a SpinFailed.
+    `properties`: those the export checks (properties_for(config))."""
     names = {text.removeprefix(ASSERTION) for text in run.violated}
     unknown = [text for text in run.violated
                if not text.startswith(ASSERTION) or text.removeprefix(ASSERTION) not in BY_NAME]
@@ -200,7 +201,7 @@ def protocol_statuses(run: PanRun) -> dict[str, str]:
         raise SpinFailed(f"pan reported errors that are not property assertions: "
                          f"{unknown or run.output[-400:]}")
     return {p.name: "violated" if p.name in names else
-            ("holds" if run.complete else "incomplete") for p in PROPERTIES}
+            ("holds" if run.complete else "incomplete") for p in properties}
 
 
 def check_protocol(layout: Layout, config: ProtocolConfig, directory: str | Path,
@@ -210,7 +211,7 @@ def check_protocol(layout: Layout, config: ProtocolConfig, directory: str | Path
     compiled = compile_export(export_protocol(layout, config), directory, "protocol.pml",
                               gcc_flags, noreduce, keep_write_only, cc)
     run = compiled.run(("-c0",))
-    return ProtocolVerdicts(protocol_statuses(run), run, compiled)
+    return ProtocolVerdicts(protocol_statuses(run, properties_for(config)), run, compiled)
 
 
 def state_count_relation(reapcheck_states: int, reapcheck_transitions: int,
