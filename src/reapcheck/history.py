@@ -102,3 +102,28 @@ def rediscovered(rows) -> bool:
     version (with a trace) and its property holds on the fixed version."""
     return all(r["verdict"] == "violated" and r["trace_length"]
                and r["fixed_verdict"] == "holds" for r in rows)
+
+
+def history_markdown(rows, wrap) -> list[str]:
+    """The report's history section (REPORT.md): what the rows are, then the table.
+    `wrap`: the report's paragraph wrapper."""
+    from tabulate import tabulate
+
+    out = [wrap("Each real race of this protocol, checked on the kernel version before its "
+                "fix (`reapcheck verify LAYOUT --kernel VERSION`, the explicit engine without "
+                "the reduction; docs/model.md §9, docs/kernel.md §13): the property the bug "
+                "breaks, its verdict and the shortest trace's length, then the same property "
+                "on the version with the fix. The traces follow the fixes' changelogs step by "
+                "step (tests/test_history.py)."), ""]
+    table = []
+    for r in rows:
+        options = " ".join(f"--{k} {','.join(map(str, v)) if isinstance(v, list) else ''}"
+                           .strip() for k, v in r["options"].items())
+        table.append([r["version"], r["fix"], r["property"],
+                      f"{r['layout'].removeprefix('bundled/')} {options}".strip(),
+                      r["verdict"], r["trace_length"] or "-", r["states"],
+                      f"{r['fixed_in']}: {r['fixed_verdict']}"
+                      + ("" if r["fixed_holds_all"] else " (not every property)")])
+    out += [tabulate(table, headers=["version", "fix", "property", "layout", "verdict",
+                                     "trace", "states", "fixed in"], tablefmt="github"), ""]
+    return out

@@ -960,6 +960,30 @@ def _timed_chart(chart: dict) -> dict:
                        "the reaper's start delay, for each reaper order."}
 
 
+def _history(data) -> Table | None:
+    """The history section (src/reapcheck/history.py rows): per real race, the pre-fix
+    version's verdict and trace length, and the fixed version's verdict."""
+    rows = [r for r in data.get("history") or [] if isinstance(r, dict)]
+    if not rows:
+        return None
+    out = []
+    for r in rows:
+        verdict = str(r.get("verdict", "?"))
+        fixed = str(r.get("fixed_verdict", "?"))
+        out.append(Row([Cell(str(r.get("version", "?"))), Cell(str(r.get("fix", ""))),
+                        Cell(str(r.get("property", "")), title=str(r.get("bug", ""))),
+                        Cell(str(r.get("layout", ""))),
+                        Cell(verdict, cls=f"s-{_slug(verdict)}"),
+                        Cell(str(r.get("trace_length") or "-")),
+                        Cell(str(r.get("states", ""))),
+                        Cell(f"{r.get('fixed_in', '?')}: {fixed}",
+                             cls=f"s-{_slug(fixed)}")]))
+    columns = [Column("version"), Column("fix", wbr=True), Column("property", wbr=True),
+               Column("layout"), Column("verdict"), Column("trace", num=True),
+               Column("states", num=True), Column("fixed in")]
+    return Table("history", columns, out)
+
+
 def _sweep(data) -> dict | None:
     """The sweep section (report_sweep.sweep_data): the distribution table, as `reapcheck
     sweep` prints it, and the histogram of reduction factors."""
@@ -1037,6 +1061,7 @@ SECTIONS = (
     Section("experiment", "What the real kernel did", _experiment),
     Section("timed", "Typical contention: the timed model", _timed),
     Section("sweep", "Over every layout: the distribution (reapcheck sweep)", _sweep),
+    Section("history", "The history: each real race found from the pre-fix code", _history),
     Section("limits", "What the model leaves out", _limits),
     Section("measured", "How this relates to the author's measurements", _measured),
 )

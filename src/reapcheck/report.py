@@ -24,6 +24,8 @@ from .model.walks import GRANULARITIES, ORDERS, WalkConfig
 from .render import compare_table, reduction, rule_legend
 from .report_sweep import sweep_data, sweep_markdown
 from .report_timed import timed_data, timed_markdown
+from .history import history_markdown, history_rows
+from .claims import history_claim
 from .traces import itf_json, layout_json, render_steps, trace_steps
 from .verify import verify
 
@@ -222,6 +224,7 @@ def report_data(progress_factory=None, experiments: Path | None = None,
                 scaling.append({"vmas": size, "order": order, "granularity": gran,
                                 "max_collisions": result.max_collisions})
     timed = timed_data(layouts, pairs)
+    history = history_rows()
     sweep = sweep_data({**layouts, **{g.path: g for g in (  # "synthetic:N:seed1"
         generate(SyntheticSpec(vmas=size, seed=1)) for size in SCALING_SIZES)}})
     collision_rows = [summary_json(a) for pair in pairs for a in pair]
@@ -251,7 +254,8 @@ def report_data(progress_factory=None, experiments: Path | None = None,
     data = {
         "version": SCHEMA_VERSION,
         "change": CHANGE,
-        "claims": build_claims(layouts, pairs, proofs, runs, kernel, timed),
+        "claims": build_claims(layouts, pairs, proofs, runs, kernel, timed)
+        + [history_claim(history)],
         "collisions": collision_rows,
         "spin": spin,
         "scaling": scaling,
@@ -264,6 +268,7 @@ def report_data(progress_factory=None, experiments: Path | None = None,
         "experiment": recorded,
         "timed": timed,
         "sweep": sweep,
+        "history": history,
     }
     return data, pairs, itf
 
@@ -426,6 +431,9 @@ def render_markdown(data: dict, pairs) -> str:
     if data.get("sweep"):
         out += ["## 10. Over every layout: the distribution (`reapcheck sweep`)", ""]
         out += sweep_markdown(data["sweep"], _wrap)
+    if data.get("history"):
+        out += ["## 11. The history: each real race found from the pre-fix code", ""]
+        out += history_markdown(data["history"], _wrap)
     return "\n".join(out)
 
 
