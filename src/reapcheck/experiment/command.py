@@ -115,6 +115,12 @@ def _reclassify(data: dict, raw: str, path: str, twin: Path) -> dict:
 def command(args, load_layout) -> int:
     """Exit 0: conforms (or timings only); 1: fidelity violation; 2: bad input or a kernel
     without what is needed; 3: no run raced, or the trace lost events."""
+    if args.timed_check is not None:
+        from .timed_check import command as timed_check
+
+        return timed_check(args, load_layout)
+    if args.costs is not None:
+        raise LayoutError("--costs", None, "is read by --timed-check only")
     if args.calibrate:
         from .calibrate import command as calibrate
 

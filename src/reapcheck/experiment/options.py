@@ -40,6 +40,13 @@ def add_parser(sub, positive) -> None:
                    help="fit the timed model's costs (reapcheck timed) on this kernel: "
                         "exit_mmap alone and raced, on layouts of different shapes; write "
                         "the cost file to --out (default: stdout)")
+    p.add_argument("--timed-check", metavar="DIR",
+                   help="no kernel needed: the timed model (reapcheck timed) against the "
+                        "recorded experiments in DIR (opposite.json, same.json and their "
+                        ".trace.gz, as --out wrote them), run by run; print the JSON object "
+                        "or write it to --out (results/experiments/timed_check.json)")
+    p.add_argument("--costs", metavar="FILE",
+                   help="with --timed-check: the cost file (default: the shipped one)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (default: redrawn on a terminal; elsewhere "
