@@ -409,5 +409,9 @@ class HistoricalProtocol(Protocol):
             return self.munlock_vma[v["ex_pos"]]
         return super().touched_vma(s, action, ops)
 
+    def phase_words(self) -> dict:
+        return {"ex_pc": EX_PC_WORDS, "rp_pc": {**KERNEL_WORDS["rp_pc"], **RP_PC_WORDS},
+                "mr_pc": KERNEL_WORDS["mr_pc"]}
+
     def _words_for(self, key):
         return HISTORY_WORDS.get(key, KERNEL_WORDS["actions"][key])

@@ -548,6 +548,11 @@ class Protocol:
             return self.visiting(v, "rp" if action.actor == "reaper" else "mr", ops)[0]
         return None
 
+    def phase_words(self) -> dict:
+        """{pc variable: {value: where the actor is}} (KERNEL_WORDS; model/history.py
+        numbers exit_mmap's phases its own way)."""
+        return {var: KERNEL_WORDS[var] for var in PC_ACTOR}
+
     def _words_for(self, key):
         """An action's words: KERNEL_WORDS, as a seeded bug changes them."""
         return KERNEL_WORDS["mutants"].get((self.config.mutant, *key),

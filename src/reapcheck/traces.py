@@ -58,17 +58,19 @@ _OPS = {"==": int.__eq__, "!=": int.__ne__, "<=": int.__le__, ">=": int.__ge__,
         "<": int.__lt__, ">": int.__gt__}
 
 
-def condition_words(text: str) -> str:
+def condition_words(text: str, phases: dict | None = None) -> str:
     """A Z3 condition over the model's variables (an invariant, `Not(rp_pc == 5)`) with
     each comparison of a variable and a number in kernel words (KERNEL_WORDS):
-    `rp_pc == 5` -> `the reaper at the VMA walk`; And/Or/Not are kept."""
+    `rp_pc == 5` -> `the reaper at the VMA walk`; And/Or/Not are kept. `phases`: the
+    model's own phase words ({pc variable: {value: words}}, Protocol.phase_words(); an
+    older kernel numbers exit_mmap's phases its own way), default KERNEL_WORDS'."""
     def atom(match):
         negated, name, op, value, close = match.groups()
         if negated and not close:
             return match.group(0)
         if negated:
             op, close = _NEGATED[op], ""
-        words = _comparison_words(name, op, int(value))
+        words = _comparison_words(name, op, int(value), phases)
         return match.group(0) if words is None else f"[{words}]{close or ''}"
     words = _ATOM.sub(atom, text)
     left = re.sub(r"\[[^]]*\]", "", words)  # outside the words already given
@@ -79,12 +81,12 @@ def condition_words(text: str) -> str:
     return words
 
 
-def _comparison_words(name: str, op: str, value: int) -> str | None:
+def _comparison_words(name: str, op: str, value: int, phases_of=None) -> str | None:
     what = KERNEL_WORDS["variables"].get(name)
     if what is None:
         return None
     if name in PC_ACTOR:  # the phases where the comparison holds, as a range of code
-        phases = KERNEL_WORDS[name]
+        phases = (phases_of or {}).get(name, KERNEL_WORDS[name])
         where = [pc for pc in phases if _OPS[op](pc, value)]
         if len(where) == len(phases):
             return f"{what} in any phase"

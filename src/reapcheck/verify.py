@@ -68,7 +68,8 @@ def verification_json(v: Verification) -> dict:
             entry["trace"] = steps
         entry.update(v.notes.get(prop.name, {}))
         if entry.get("invariant"):  # the raw Z3 form, and the same in kernel words
-            entry["invariant_kernel"] = condition_words(entry["invariant"])
+            entry["invariant_kernel"] = condition_words(entry["invariant"],
+                                                        v.model.phase_words())
         props[prop.name] = entry
     return {"layout": v.model.layout.path, "vmas": len(v.model.layout),
             "reapable": list(v.model.layout.reapable),
@@ -80,15 +81,15 @@ def verification_json(v: Verification) -> dict:
             **({"reduction": v.reduction, "traces_shortest": v.shortest}
                if v.reduction is not None else {}),
             **({"stopped": v.stopped, "queue": v.queue} if v.stopped else {}),
-            **({"termination": _with_kernel_words(v.termination)}
+            **({"termination": _with_kernel_words(v.termination, v.model.phase_words())}
                if v.termination is not None else {})}
 
 
-def _with_kernel_words(proof: dict) -> dict:
+def _with_kernel_words(proof: dict, phases=None) -> dict:
     """A proof's raw Z3 invariant, and the same in kernel words."""
     if not proof.get("invariant"):
         return proof
-    return {**proof, "invariant_kernel": condition_words(proof["invariant"])}
+    return {**proof, "invariant_kernel": condition_words(proof["invariant"], phases)}
 
 
 STOP_REASONS = {"max_states": "--max-states reached", "timeout": "--timeout reached",
@@ -126,13 +127,14 @@ def render(v: Verification) -> str:
         out += ["", f"termination (type_ok and a growing progress measure in every reachable "
                 f"state): {v.termination['status']}"]
         if v.termination.get("invariant"):
-            out.append(condition_words(v.termination["invariant"]))
+            out.append(condition_words(v.termination["invariant"], v.model.phase_words()))
         if v.termination.get("support"):
             dropped = v.termination.get("support_dropped")
             out += ["", "support invariant (model/protocol.py's candidate invariants that "
                     "are inductive together; every proof here assumes it"
                     + (f"; not inductive here: {', '.join(dropped)}" if dropped else "")
-                    + "):", condition_words(v.termination["support"])]
+                    + "):", condition_words(v.termination["support"],
+                                            v.model.phase_words())]
     for name, note in v.notes.items():
         if note.get("method") == "support" and "invariant" in note:
             out += ["", f"{name}: the support invariant excludes every state where it fails"]
@@ -140,7 +142,7 @@ def render(v: Verification) -> str:
             also = note.get("relative_to")
             out += ["", f"inductive invariant proving {name}"
                     + (f" (with those of {', '.join(also)})" if also else "") + ":",
-                    condition_words(note["invariant"])]
+                    condition_words(note["invariant"], v.model.phase_words())]
         elif "reason_unknown" in note:
             out += ["", f"{name} unknown: {note['reason_unknown']}"]
     for name, trace in v.traces.items():
