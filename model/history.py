@@ -54,12 +54,12 @@ EX_PC_WORDS = {
     H_MUNLOCK: "munlock_vma_pages_all() of each mlocked VMA",
     H_UNMAP: "unmap_vmas()",
     H_SET_SKIP: "set_bit(MMF_OOM_SKIP) after unmap_vmas()",
-    H_BARRIER: "down_write(&mm->mmap_sem) (the barrier)",
-    H_BARRIER_WAIT: "the wait in down_write(&mm->mmap_sem)",
-    H_BARRIER_UNLOCK: "up_write(&mm->mmap_sem) right after down_write() (the barrier)",
+    H_BARRIER: "down_write() of mmap_sem (the barrier)",
+    H_BARRIER_WAIT: "the wait in down_write() of mmap_sem",
+    H_BARRIER_UNLOCK: "up_write() of mmap_sem right after down_write() (the barrier)",
     H_FREE_PGT: "free_pgtables()",
     H_REMOVE: "remove_vma() of each VMA",
-    H_CLEAR_LIST: "mm->mmap = NULL",
+    H_CLEAR_LIST: "clearing the VMA list (mmap of the mm set to NULL)",
     H_WRITE_UNLOCK: "mmap_write_unlock()",
     H_LATE_SKIP: "__mmput()'s set_bit(MMF_OOM_SKIP) after exit_mmap()",
     H_DONE: "its end",
@@ -79,10 +79,10 @@ HISTORY_WORDS = {
     (_EX, "write_lock_acquire"): "down_write() taken after the wait",
     (_EX, "write_unlock"): "up_write() (mmap_write_unlock())",
     (_EX, "late_set_oom_skip"): "__mmput(): set_bit(MMF_OOM_SKIP) after exit_mmap()",
-    (_RP, "trylock"): "down_read_trylock(&mm->mmap_sem) succeeds",
-    (_RP, "trylock_fail"): "down_read_trylock(&mm->mmap_sem) fails: held for writing or a "
+    (_RP, "trylock"): "down_read_trylock() of mmap_sem succeeds",
+    (_RP, "trylock_fail"): "down_read_trylock() of mmap_sem fails: held for writing or a "
                            "writer is queued",
-    (_RP, "skip_unlock"): "up_read(&mm->mmap_sem)",
+    (_RP, "skip_unlock"): "up_read() of mmap_sem",
     (_RP, "set_oom_skip"): "set_bit(MMF_OOM_SKIP): the OOM killer may pick another "
                            "victim; oom_reap_task() done",
 }

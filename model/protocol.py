@@ -136,9 +136,10 @@ KERNEL_WORDS = {
         (_EX, "munlock_clear"): "munlock_vma_pages_all(): VM_LOCKED cleared on VMA {vma}",
         (_EX, "munlock_walk"): "munlock_vma_pages_range(): VMA {vma}'s page tables walked, "
                                "its pages munlocked",
-        (_EX, "clear_vma_list"): "mm->mmap = NULL: nobody can reach the freed VMAs",
-        (_RP, "oom_kill"): "the OOM killer picks this task: mark_oom_victim() (signal->oom_mm "
-                           "set; MMF_OOM_VICTIM too from 4.15), the task is queued for "
+        (_EX, "clear_vma_list"): "the mm's VMA list (its mmap field) set to NULL: nobody can "
+                                  "reach the freed VMAs",
+        (_RP, "oom_kill"): "the OOM killer picks this task: mark_oom_victim() (the signal "
+                           "struct's oom_mm set; MMF_OOM_VICTIM too from 4.15), the task is queued for "
                            "the OOM reaper",
         (_RP, "sigkill"): "the task is only SIGKILLed, not an OOM victim: the OOM reaper "
                           "never runs on it",

@@ -285,3 +285,30 @@ def test_the_report_sections_and_the_claim(tmp_path):
     claim = history_claim(rows)
     assert claim["verdict"] == "true" and len(claim["evidence"]) == len(rows)
     assert history_claim([{**rows[1], "verdict": "holds"}])["verdict"] == "not confirmed"
+
+
+@pytest.mark.parametrize("kernel", [k for k, v in KERNELS.items() if v.historical])
+def test_every_historical_step_has_words_and_no_raw_names(kernel):
+    """Every transition of the whole state graph (two VMAs, one mlocked, one shared; with
+    process_mrelease where the kernel has it) is told in kernel words."""
+    from collections import deque
+
+    from test_kernel_words import RAW
+
+    layout = parse_text("1000-2000 rw-p 00000000 00:00 0\n3000-4000 rw-s 00000000 00:00 0 /f\n",
+                        "two")
+    config = ProtocolConfig("forward", kernel=kernel, mrelease=KERNELS[kernel].mrelease,
+                            mlocked=(0,))
+    model = Protocol(layout, config)
+    assert type(model).__name__ == "HistoricalProtocol"
+    seen, queue = {model.init()}, deque([model.init()])
+    while queue:
+        state = queue.popleft()
+        for action, after in model.successors(state):
+            words = model.describe(action, state, after)
+            assert words and not RAW.search(words) and "None" not in words, (action, words)
+            assert model.action_words(action)
+            if after not in seen:
+                seen.add(after)
+                queue.append(after)
+    assert len(seen) > 10
