@@ -312,3 +312,19 @@ def test_every_historical_step_has_words_and_no_raw_names(kernel):
                 seen.add(after)
                 queue.append(after)
     assert len(seen) > 10
+
+
+def test_export_options(tmp_path, capsys):
+    out = tmp_path / "m.pml"
+    for bad in (["--protocol", "--kernel", "4.14", "--walk", "rev_find"],
+                ["--protocol", "--kernel", "9.9"],
+                ["--protocol", "--kernel", "4.16", "--mlocked", "4"],
+                ["--collisions", "--order", "forward", "--granularity", "vma", "--kernel",
+                 "4.14"]):
+        assert main(["export", "bundled/tiny.maps", "--format", "promela", *bad,
+                     "-o", str(out)]) == 2, bad
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+        assert not out.exists()
+    assert main(["export", "bundled/tiny.maps", "--format", "promela", "--protocol",
+                 "--kernel", "4.16", "--mlocked", "0", "-o", str(out)]) == 0
+    assert "--kernel 4.16 --mlocked 0" in out.read_text()
