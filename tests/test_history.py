@@ -328,3 +328,14 @@ def test_export_options(tmp_path, capsys):
     assert main(["export", "bundled/tiny.maps", "--format", "promela", "--protocol",
                  "--kernel", "4.16", "--mlocked", "0", "-o", str(out)]) == 0
     assert "--kernel 4.16 --mlocked 0" in out.read_text()
+
+
+def test_kernel_and_mlocked_errors_have_the_command_prefix(tmp_path, capsys):
+    out = tmp_path / "m.pml"
+    for command, extra in (("verify", ["--quiet"]),
+                           ("export", ["--format", "promela", "--protocol", "-o", str(out)])):
+        for bad in (["--kernel", "4.12"], ["--kernel", "4.16", "--mlocked", "9"]):
+            assert main([command, "bundled/tiny.maps", *bad, *extra]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"reapcheck {command}: --"), err
+    assert not out.exists()

@@ -37,7 +37,10 @@ def protocol_config(args, layout, command: str, mutant=None, stuck_writer=False,
                     mrelease=False) -> ProtocolConfig:
     """The ProtocolConfig of the parsed options: the walk defaults to the kernel's
     (forward before 6.18). ValueError with a message for the user."""
-    kernel = kernel_named(args.kernel or DEFAULT_KERNEL)
+    try:
+        kernel = kernel_named(args.kernel or DEFAULT_KERNEL)
+    except ValueError as err:  # prefixed like every other option error
+        raise ValueError(f"reapcheck {command}: --kernel: {err}") from None
     walk = args.walk or kernel.walk
     try:
         return ProtocolConfig(walk, mutant, stuck_writer, mrelease, kernel.version,
