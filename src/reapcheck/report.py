@@ -81,8 +81,11 @@ LIMITS = [
 
 
 # Protocol runs that the Z3 engine re-checks (Spacer invariants, BMC traces): about 60 s.
+# The kernel's code only: on a seeded bug Spacer needs minutes for the properties that
+# still hold (no_write_lock on tiny.maps: 116 s of CPU); tests/test_protocol_z3.py checks
+# every seeded bug against Z3 on a one-VMA layout instead.
 Z3_CROSS_CHECKS = {("bundled/tiny.maps", walk, None) for walk in PROTOCOL_WALKS} | {
-    ("bundled/top.maps", "rev_prev", None), ("bundled/tiny.maps", "rev_find", "no_write_lock")}
+    ("bundled/top.maps", "rev_prev", None)}
 Z3_TIMEOUT_S = 300
 SPIN_BUDGET = 2_000_000  # states of a collision product SPIN is asked to search
 
@@ -400,7 +403,8 @@ def render_markdown(data: dict, pairs) -> str:
                   "length; each trace is in traces/ as ITF. Column z3: the same model "
                   "checked by Z3 alone (Spacer inductive invariants for every run length, "
                   "BMC for shortest traces); `agrees` means every verdict and every "
-                  "trace length is the same. Option por: searched with the partial-order "
+                  "trace length is the same (run on the kernel's code; the seeded bugs "
+                  "are held against Z3 on one-VMA layouts by tests/test_protocol_z3.py). Option por: searched with the partial-order "
                   "reduction (engines/explicit/reduction.py, `verify --reduction por`), so states "
                   "counts the reduced graph; the other rows count every reachable state."), ""]
     rows = []
