@@ -14,18 +14,17 @@ from pathlib import Path
 from tabulate import tabulate
 
 from . import bundled, outputs
-from .claims import build_claims
+from .claims import build_claims, history_claim
 from .collisions import compare_pairs, summary_json, worst_case
 from .experiment.recorded import facts, load_recorded
+from .history import history_markdown, history_rows
 from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
-from .proof_text import condensed
 from .model.synthetic import SyntheticSpec, generate
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
+from .proof_text import condensed
 from .render import compare_table, reduction, rule_legend
 from .report_sweep import sweep_data, sweep_markdown
 from .report_timed import timed_data, timed_markdown
-from .history import history_markdown, history_rows
-from .claims import history_claim
 from .traces import itf_json, layout_json, render_steps, trace_steps
 from .verify import verify
 
