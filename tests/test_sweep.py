@@ -205,6 +205,19 @@ def test_read_done_drops_a_cut_short_task(tmp_path):
     assert code == 2
 
 
+@pytest.mark.parametrize("text, line", [
+    ("hello world\n", 1), ('{"a": 1}\n', 1), ("hello world", 1),
+    ('{"layout": "a", "check": "verify", "properties": {}}\n[1, 2]\n', 2)])
+def test_resume_refuses_a_whole_last_line_that_is_no_result(capsys, tmp_path, text, line):
+    out = tmp_path / "s.jsonl"
+    out.write_text(text)
+    code, stdout, err = run(capsys, "sweep", "bundled/tiny.maps", "--out", str(out),
+                            "--resume", "--quiet")
+    assert code == 2 and stdout == "" and out.read_text() == text  # nothing written
+    assert err.strip().splitlines() == [f"reapcheck: {out}:{line}: not a sweep result line "
+                                        "(a JSON object with layout and check)"]
+
+
 def test_without_dask_exit_2(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
     out = tmp_path / "s.jsonl"

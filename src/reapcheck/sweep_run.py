@@ -38,10 +38,12 @@ class ResumeError(ValueError):
 def read_done(path: str, truncate: bool = True) -> list[dict]:
     """The whole tasks' lines already in `path` (none if it does not exist).
 
-    A last line without its newline, or a last task with fewer lines than its check
-    gives, is what a killed client left: with `truncate`, the file is cut back to the
-    end of the last whole task so new lines follow it. Any other line that is not a
-    JSON object with `layout` and `check` raises ResumeError naming the line.
+    A last line without its newline that starts like a JSON object (`{`), or a last task
+    with fewer lines than its check gives, is what a killed client left (each task is one
+    write of whole lines): with `truncate`, the file is cut back to the end of the last
+    whole task so new lines follow it. Any other line, the last one included when it
+    ends in a newline, that is not a JSON object with `layout` and `check` raises
+    ResumeError naming the line.
     """
     try:
         with open(path, "rb") as f:
@@ -51,16 +53,15 @@ def read_done(path: str, truncate: bool = True) -> list[dict]:
     lines, groups, offset = [], [], 0  # groups: (task, [lines], end offset)
     for number, raw in enumerate(data.splitlines(keepends=True), start=1):
         end = offset + len(raw)
-        last = end == len(data)
         try:
             line = json.loads(raw)
             ok = isinstance(line, dict) and isinstance(line.get("layout"), str) \
                 and isinstance(line.get("check"), str)
         except ValueError:
             ok = False
+        if not raw.endswith(b"\n") and raw.lstrip().startswith(b"{"):
+            break  # the last line, cut short: what a client killed mid-write left
         if not ok or not raw.endswith(b"\n"):
-            if last:  # the line a killed client was writing
-                break
             raise ResumeError(f"{path}:{number}: not a sweep result line (a JSON object "
                               "with layout and check)")
         if groups and groups[-1][0] == task_of(line) and not complete_task(groups[-1][1]):
