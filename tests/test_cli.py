@@ -894,3 +894,33 @@ def test_maps_shared_rule_reaches_verify(tmp_path, capsys):
     assert json.loads(trace.read_text())["layout"]["maps_shared_rule"] == "writable"
     code, out, err = run(capsys, "replay", trace)
     assert code == 0 and out.startswith("reproduced"), err
+
+
+# --- an empty output path is a mistake, on every command that writes ---------------------
+
+@pytest.mark.parametrize("argv, option", [
+    (["verify", "bundled/tiny.maps", "--trace-out", ""], "--trace-out"),
+    (["export", "bundled/tiny.maps", "--format", "promela", "--protocol", "-o", ""], "--out"),
+    (["generate", "10", "-o", ""], "--out"),
+    (["anonymize", "bundled/tiny.maps", "-o", ""], "--out"),
+    (["report", "--out", ""], "--out"),
+])
+def test_an_empty_output_path_exits_2(capsys, tmp_path, monkeypatch, argv, option):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err == f"reapcheck {argv[0]}: {option}: an empty path\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_anonymize_reads_bundled_layouts_as_every_command_does(capsys, tmp_path):
+    out = tmp_path / "a.smaps"
+    assert run(capsys, "anonymize", "bundled/sleep.smaps", "-o", str(out))[0] == 0
+    # already anonymized: the same VMAs as the bundled layout, the same worst case
+    opts = ("--order", "forward", "--granularity", "ptl", "--json", "--witness", "compact")
+    code, text, _ = run(capsys, "collisions", str(out), *opts)
+    code2, bundled, _ = run(capsys, "collisions", "bundled/sleep.smaps", *opts)
+    assert code == code2 == 0
+    assert json.loads(text)["max_collisions"] == json.loads(bundled)["max_collisions"]
+    code, _, err = run(capsys, "anonymize", "bundled/none.smaps")
+    assert code == 2 and "no such bundled layout" in err

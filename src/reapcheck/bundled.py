@@ -20,3 +20,8 @@ def load_bundled(name: str) -> Layout:
     base = name.removeprefix(PREFIX)
     with as_file(files("reapcheck") / "layouts" / base) as path:
         return load(path, shown_as=PREFIX + base)
+
+
+def text(name: str) -> str:
+    """The text of `bundled/NAME` (for `anonymize`, which reads text, not a Layout)."""
+    return (files("reapcheck") / "layouts" / name.removeprefix(PREFIX)).read_text()

@@ -268,6 +268,16 @@ def load_layout(name: str, maps_shared_rule: str | None = None) -> Layout:
     return layout if maps_shared_rule is None else layout.with_maps_shared_rule(maps_shared_rule)
 
 
+def _bundled_text(name: str) -> str | None:
+    """bundled/NAME's text, as load_layout() resolves the name; None for a file path."""
+    if not name.startswith(bundled.PREFIX) or os.path.exists(name):
+        return None
+    if name not in bundled.names():
+        raise LayoutError(name, None, "no such bundled layout (have: "
+                          + ", ".join(bundled.names()) + ")")
+    return bundled.text(name)
+
+
 def _own_process(path: str) -> bool:
     """Is `path` a file of reapcheck's own process: under /proc/self/, /proc/thread-self/
     or /proc/<our pid>/ (after symlinks, so a link to one counts too)?"""
@@ -411,7 +421,7 @@ def cmd_generate(args) -> int:
 def cmd_anonymize(args) -> int:
     if args.out:
         outputs.check_file(args.out)
-    text = read_text(args.layout, args.layout)
+    text = _bundled_text(args.layout) or read_text(args.layout, args.layout)
     _write(args.out, anonymize(text, args.layout))  # anonymize() validates before output
     _warn(_input_warnings([args.layout]))
     return 0
@@ -654,6 +664,7 @@ def main(argv=None, parser=None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             args = parser.parse_args(["compare"])
+        _refuse_empty_paths(args)
         return COMMANDS[args.command](args)
     except UsageError as err:
         print(err, file=sys.stderr)
@@ -675,6 +686,17 @@ def main(argv=None, parser=None) -> int:
         print("reapcheck: internal error (a bug; the traceback above says where)",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+OUTPUT_OPTIONS = {"out": "--out", "trace_out": "--trace-out"}  # every command's output paths
+
+
+def _refuse_empty_paths(args) -> None:
+    """An empty output path (`-o ''`, often an unset shell variable) is a mistake, never
+    "stdout" or "no file": UsageError, before any work."""
+    for attr, option in OUTPUT_OPTIONS.items():
+        if getattr(args, attr, None) == "":
+            raise UsageError(f"reapcheck {args.command}: {option}: an empty path")
 
 
 def _silence_stdout() -> None:

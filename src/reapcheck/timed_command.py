@@ -32,7 +32,9 @@ def delay_range(text: str) -> tuple[float, float, int]:
     """A:B:N, delays A to B (µs, or with units) at N evenly spaced points, both ends in."""
     parts = text.split(":")
     if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"not A:B:N: {text[:40]!r} (e.g. -20ms:20ms:200)")
+        raise argparse.ArgumentTypeError(
+            f"not A:B:N: {text[:40]!r} (e.g. --delays=-20ms:20ms:200; a value that starts "
+            "with - needs the =)")
     a, b = delay(parts[0]), delay(parts[1])
     try:
         n = int(parts[2])
