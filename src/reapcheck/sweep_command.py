@@ -6,6 +6,8 @@ imported only when the command runs.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 
 from .sweep import CHECKS, DEFAULT_MAX_STATES
@@ -34,18 +36,50 @@ def _retries(text: str) -> int:
     return value
 
 
+WORKERS_PER_CPU = 4  # --workers at most this many per CPU: more only waits on the CPUs
+# A Dask scheduler address: [tcp|tls|ws|wss|ucx://]host:port (IPv6 hosts in brackets).
+ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
+                     r":([0-9]{1,5})")
+
+
+def max_workers() -> int:
+    return WORKERS_PER_CPU * (os.cpu_count() or 1)
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value > max_workers():
+        raise argparse.ArgumentTypeError(
+            f"at most {max_workers()} ({WORKERS_PER_CPU} per CPU, {os.cpu_count() or 1} "
+            f"here), not {value}")
+    return value
+
+
+def _scheduler(text: str) -> str:
+    match = ADDRESS.fullmatch(text.strip())
+    if not match or not 1 <= int(match.group(2)) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"not a Dask scheduler address: {text[:60]!r} (tcp://host:port or host:port)")
+    return text.strip()
+
+
 def add_parser(sub, positive, quiet_option) -> None:
     p = sub.add_parser("sweep", help="many layouts on Dask (local cluster or --scheduler): "
                                      "collisions, timed, verify; JSONL and a summary table")
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="layout files, bundled/NAME, directories (every file whose name ends "
                         "in maps under them) or globs")
-    p.add_argument("--scheduler", metavar="ADDRESS",
+    p.add_argument("--scheduler", type=_scheduler, metavar="ADDRESS",
                    help="an existing Dask scheduler, e.g. tcp://host:8786 (default: a local "
                         "cluster; workers must read the layout paths as given)")
-    p.add_argument("--workers", type=positive, metavar="N",
+    p.add_argument("--workers", type=_workers, metavar="N",
                    help="local cluster: N worker processes, one thread each (default: one "
-                        "per CPU)")
+                        f"per CPU; at most {WORKERS_PER_CPU} per CPU)")
     p.add_argument("--checks", type=checks, default=CHECKS, metavar="LIST",
                    help=f"comma-separated, of {', '.join(CHECKS)} (default: all three)")
     p.add_argument("--max-states", type=positive, default=DEFAULT_MAX_STATES, metavar="N",
@@ -101,7 +135,8 @@ def command(args, usage_error) -> int:
 
         try:
             client = client_for(args.scheduler, args.workers)
-        except OSError as err:  # a scheduler that does not answer
+        except (OSError, ValueError, TypeError) as err:  # a scheduler that does not answer,
+            # or an address Dask refuses (malformed beyond the check of --scheduler)
             raise usage_error(f"reapcheck sweep: cannot reach the Dask scheduler "
                               f"{args.scheduler}: {err}") from None
     new = []
