@@ -1,6 +1,6 @@
 """Benchmark: Z3 against the explicit engine on every kernel version of the protocol.
 
-tests/test_history_z3.py runs three versions (Spacer takes 17 to 82 s of CPU per version,
+tests/test_history_z3.py runs three versions (Spacer takes 4 to 82 s of CPU per version,
 too much for the suite); this runs every version in its CASES the same way: the one-VMA
 layout, both engines, and checks the same things (every verdict equal, the violated
 property the one the version's bug breaks, both shortest traces as long as counted by

@@ -38,7 +38,7 @@ CASES = [
 ]
 
 
-# Spacer needs 17 to 82 s of CPU per version (tiny as ONE is): all eight would be a
+# Spacer needs 4 to 82 s of CPU per version (tiny as ONE is): all eight would be a
 # quarter of the suite. The suite runs the oldest bug, the use-after-free of 4837fe37adff
 # and the newest version with history rules; benchmarks/history_z3.py runs every CASE
 # the same way (results/benchmarks/history_z3.txt).
