@@ -222,3 +222,16 @@ def test_more_bad_options(argv, message, capsys):
     assert main(["experiment", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("twin, message", [
+    (None, "t.trace.gz: missing: the raw traces of t.json (written beside it by --out)"),
+    (b"not gzip", "t.trace.gz: not the gzip traces of a recorded experiment"),
+])
+def test_from_names_the_missing_or_broken_trace_file(tmp_path, capsys, twin, message):
+    (tmp_path / "t.json").write_text(RECORDED.read_text())
+    if twin is not None:
+        (tmp_path / "t.trace.gz").write_bytes(twin)
+    assert main(["experiment", "--from", str(tmp_path / "t.json")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Errno" not in err

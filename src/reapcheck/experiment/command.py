@@ -70,9 +70,18 @@ def reclassify(path: str) -> dict:
     twin = _twin(path)
     try:
         data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)[:80]
+        raise LayoutError(path, None, f"not a recorded experiment: {why}") from None
+    try:
         raw = gzip.decompress(twin.read_bytes()).decode(errors="replace")
+    except FileNotFoundError:
+        raise LayoutError(str(twin), None, f"missing: the raw traces of {Path(path).name} "
+                          "(written beside it by --out)") from None
     except (OSError, ValueError, EOFError) as err:
-        raise LayoutError(path, None, f"not a recorded experiment: {err}") from None
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)[:80]
+        raise LayoutError(str(twin), None, f"not the gzip traces of a recorded experiment: "
+                          f"{why}") from None
     if not isinstance(data, dict) or data.get("version") != SCHEMA_VERSION:
         raise LayoutError(path, None, f"not a recorded experiment of schema version "
                           f"{SCHEMA_VERSION}")
