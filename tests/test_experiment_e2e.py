@@ -216,7 +216,7 @@ def test_from_reclassifies_the_recorded_run_to_the_same_numbers(capsys):
     (["synthetic:abc"], "N must be a number of VMAs"),
     (["--victim-threads", "101"], "between 0 and 100"),
     (["--out", "/dev/null"], "--out needs a regular file"),
-    (["--out", ""], "--out needs a regular file"),
+    (["--out", ""], "--out: an empty path"),
 ])
 def test_more_bad_options(argv, message, capsys):
     assert main(["experiment", *argv]) == 2
