@@ -924,3 +924,12 @@ def test_anonymize_reads_bundled_layouts_as_every_command_does(capsys, tmp_path)
     assert json.loads(text)["max_collisions"] == json.loads(bundled)["max_collisions"]
     code, _, err = run(capsys, "anonymize", "bundled/none.smaps")
     assert code == 2 and "no such bundled layout" in err
+
+
+@pytest.mark.parametrize("count", ["99999999999", "1000001", "0"])
+def test_generate_refuses_a_count_above_the_cap(tmp_path, capsys, count):
+    out = tmp_path / "x.smaps"
+    assert main(["generate", count, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and not out.exists()
+    assert err[-1].startswith("reapcheck generate: argument vmas: 1 to 1,000,000 VMAs"), err

@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_timed_parser(sub, _pmd_shift, _maps_shared_rule_option, _quiet_option)
 
     p = sub.add_parser("generate", help="write a synthetic layout in smaps format")
-    p.add_argument("vmas", type=int, help="number of VMAs")
+    p.add_argument("vmas", type=_vma_count,
+                   help=f"number of VMAs (1 to {MAX_GENERATE_VMAS:,})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", help="VMA sizes, e.g. 4k or 4k-2m (default: a realistic mixture)")
     p.add_argument("--gap", help="gaps between VMAs, e.g. 0 or 0-64k (default: mostly none)")
@@ -242,6 +243,25 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+# `generate`'s cap: 15 times vm.max_map_count's default (65530), for model experiments
+# beyond it; a VMA takes about 1.5 KiB while the layout is drawn and written, so the cap
+# is about 1.5 GiB and 30 s. (The address space alone would allow about 1.7e10: 2**47
+# bytes of user space, two pages a VMA with its gap.)
+MAX_GENERATE_VMAS = 1_000_000
+
+
+def _vma_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+    if not 1 <= value <= MAX_GENERATE_VMAS:
+        raise argparse.ArgumentTypeError(
+            f"1 to {MAX_GENERATE_VMAS:,} VMAs (about 1.5 KiB of memory each while "
+            f"generating), not {value:,}")
     return value
 
 
