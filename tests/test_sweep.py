@@ -22,7 +22,7 @@ distributed = pytest.importorskip("distributed")
 from reapcheck import bundled  # noqa: E402
 from reapcheck.cli import main  # noqa: E402
 from reapcheck.sweep import LINES_PER_TASK  # noqa: E402
-from reapcheck.sweep_run import QUIET_CLUSTER, read_done  # noqa: E402
+from reapcheck.sweep_run import QUIET_CLUSTER, SweepProgress, read_done  # noqa: E402
 from reapcheck.sweep_summary import distribution, factor, summarize  # noqa: E402
 
 ORDERS, GRANULARITIES = ("forward", "reverse"), ("vma", "ptl")
@@ -216,6 +216,24 @@ def test_resume_refuses_a_whole_last_line_that_is_no_result(capsys, tmp_path, te
     assert code == 2 and stdout == "" and out.read_text() == text  # nothing written
     assert err.strip().splitlines() == [f"reapcheck: {out}:{line}: not a sweep result line "
                                         "(a JSON object with layout and check)"]
+
+
+def test_progress_off_a_terminal_is_a_line_every_10_s_after_5_s():
+    import io
+
+    now = [0.0]
+    stream = io.StringIO()
+    bar = SweepProgress(36, stream=stream, clock=lambda: now[0], tty=False)
+    for i in range(36):  # a task every 2.6 s: 94 s in all
+        now[0] = 2.6 * (i + 1)
+        bar.update()
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "reapcheck: sweep: 2/36 (6%) (5 s)" and len(lines) == 9, lines
+    quiet = io.StringIO()
+    bar = SweepProgress(3, quiet=True, stream=quiet, clock=lambda: 100.0, tty=False)
+    bar.update()
+    assert quiet.getvalue() == ""
 
 
 def test_without_dask_exit_2(capsys, tmp_path, monkeypatch):

@@ -108,16 +108,49 @@ def close(client) -> None:
         cluster.close()
 
 
+class SweepProgress:
+    """Tasks done of all on `stream` (stderr): a tqdm bar on a terminal; anywhere else
+    progress.py's rule (nothing for the first 5 s, then at most one line every 10 s);
+    nothing with `quiet`. `update()` once per finished task, `close()` at the end."""
+
+    def __init__(self, total: int, quiet: bool = False, stream=None, clock=None,
+                 tty: bool | None = None):
+        from .progress import Progress
+
+        self.stream = stream if stream is not None else sys.stderr
+        self.total, self.done, self._bar, self._lines = total, 0, None, None
+        if tty is None:
+            tty = self.stream.isatty()
+        if tty:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="task", file=self.stream, disable=quiet,
+                             desc="reapcheck sweep", dynamic_ncols=True, mininterval=1.0)
+        else:
+            extra = {"clock": clock} if clock is not None else {}
+            self._lines = Progress("sweep", self.stream, quiet=quiet, tty=False, **extra)
+
+    def update(self) -> None:
+        self.done += 1
+        if self._bar is not None:
+            self._bar.update(1)
+        else:
+            self._lines(self.done, self.total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 def run(tasks: list[tuple[str, str]], out: str, options: dict, *, client=None,
         scheduler: str | None = None, workers: int | None = None,
         retries: int = DEFAULT_RETRIES, quiet: bool = False, task=run_task) -> list[dict]:
     """Run every task on Dask and append each one's lines to `out` as it finishes;
     returns those lines (in finishing order). `client`: an existing Client (tests,
     benchmarks), else one from `client_for(scheduler, workers)`, closed at the end.
-    Progress on stderr (tqdm: tasks done of all), none with `quiet`. `task`: the task
+    Progress on stderr (SweepProgress: tasks done of all), none with `quiet`. `task`: the task
     function (sweep.run_task; must be importable by the workers)."""
     from distributed import as_completed
-    from tqdm import tqdm
 
     own = client is None
     if own:
@@ -129,8 +162,7 @@ def run(tasks: list[tuple[str, str]], out: str, options: dict, *, client=None,
             future = client.submit(task, path, check, options, retries=retries, pure=False,
                                    key=f"sweep-{check}-{len(futures)}-{os.getpid()}")
             futures[future] = (path, check)
-        bar = tqdm(total=len(tasks), unit="task", file=sys.stderr, disable=quiet,
-                   desc="reapcheck sweep", dynamic_ncols=True, mininterval=1.0)
+        bar = SweepProgress(len(tasks), quiet)
         with open(out, "a", encoding="utf-8") as stream:
             for future in as_completed(futures):
                 path, check = futures.pop(future)
@@ -143,7 +175,7 @@ def run(tasks: list[tuple[str, str]], out: str, options: dict, *, client=None,
                 future.release()
                 append_lines(stream, lines)
                 written += lines
-                bar.update(1)
+                bar.update()
         bar.close()
     finally:
         if own:
