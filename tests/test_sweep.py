@@ -236,6 +236,42 @@ def test_progress_off_a_terminal_is_a_line_every_10_s_after_5_s():
     assert quiet.getvalue() == ""
 
 
+def test_workers_start_ignoring_sigint_and_sigterm_closes_the_cluster(tmp_path, monkeypatch):
+    from reapcheck import sweep_run
+
+    seen = {}
+
+    class Cluster:  # stands for LocalCluster: records what its workers would inherit
+        def __init__(self, **kwargs):
+            seen["sigint"] = signal.getsignal(signal.SIGINT)
+
+        def close(self):
+            seen["closed"] = True
+
+    class Client:
+        def __init__(self, cluster):
+            self.cluster = cluster
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(distributed, "LocalCluster", Cluster)
+    monkeypatch.setattr(distributed, "Client", Client)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+    def killed(*args, **kwargs):  # the sweep gets SIGTERM while it runs
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+        raise AssertionError("SIGTERM did not stop the sweep")
+
+    monkeypatch.setattr(sweep_run, "run", killed)
+    with pytest.raises(SystemExit) as stopped:
+        main(["sweep", "bundled/tiny.maps", "--workers", "1", "--quiet", "--out",
+              str(tmp_path / "s.jsonl")])
+    assert stopped.value.code == 143 and seen == {"sigint": signal.SIG_IGN, "closed": True}
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
 def test_without_dask_exit_2(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
     out = tmp_path / "s.jsonl"

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
 
 from .sweep import CHECKS, DEFAULT_MAX_STATES
 
@@ -96,6 +98,10 @@ def add_parser(sub, positive, quiet_option) -> None:
     quiet_option(p)
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def dask_missing() -> bool:
     """Is dask.distributed or tqdm not importable (the `sweep` extra not installed)?"""
     try:
@@ -112,8 +118,7 @@ def command(args, usage_error) -> int:
         raise usage_error(f"reapcheck: {INSTALL_HINT}")
     from . import outputs
     from .sweep import SweepInputError, expand_paths, task_of, tasks
-    from .sweep_run import ResumeError, read_done, run
-    from .sweep_summary import exit_status, summarize, table
+    from .sweep_run import ResumeError, read_done
 
     if args.scheduler and args.workers:
         raise usage_error("reapcheck sweep: --workers sizes the local cluster; an existing "
@@ -129,6 +134,23 @@ def command(args, usage_error) -> int:
         raise usage_error(f"reapcheck: {err}") from None
     finished = {task_of(line) for line in done}
     todo = [task for task in tasks(layouts, args.checks) if task not in finished]
+    # SIGTERM: exit 143 through _run's `finally`, so the local cluster is closed (no
+    # worker left behind, no leaked-semaphore warning), as the default action would exit.
+    previous = signal.signal(signal.SIGTERM, _terminated) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        return _run(args, usage_error, done, todo)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args, usage_error, done, todo) -> int:
+    """The cluster, the run and the summary, once every input has been checked."""
+    from .sweep import task_of
+    from .sweep_run import read_done, run
+    from .sweep_summary import exit_status, summarize, table
+
     client = None
     if todo:
         from .sweep_run import client_for

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 
 from .sweep import complete_task, error_line, run_task, task_of
 
@@ -95,8 +97,18 @@ def client_for(scheduler: str | None, workers: int | None):
 
     if scheduler:
         return Client(scheduler, timeout="30s")
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                           processes=True, silence_logs=logging.ERROR, **QUIET_CLUSTER)
+    # The worker processes are started with SIGINT ignored (a disposition they inherit):
+    # Ctrl-C reaches the whole process group, and only this process should answer it
+    # (exit 130, the cluster closed below) instead of each worker printing a traceback.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
+                               threads_per_worker=1, processes=True,
+                               silence_logs=logging.ERROR, **QUIET_CLUSTER)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return Client(cluster)
 
 
