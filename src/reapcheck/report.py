@@ -226,7 +226,7 @@ def report_data(progress_factory=None, experiments: Path | None = None,
                 scaling.append({"vmas": size, "order": order, "granularity": gran,
                                 "max_collisions": result.max_collisions})
     timed = timed_data(layouts, pairs)
-    history = history_rows()
+    history = _without_timings(history_rows())  # results/ must not change run to run
     sweep = sweep_data({**layouts, **{g.path: g for g in (  # "synthetic:N:seed1"
         generate(SyntheticSpec(vmas=size, seed=1)) for size in SCALING_SIZES)}})
     collision_rows = [summary_json(a) for pair in pairs for a in pair]
