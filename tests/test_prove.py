@@ -339,9 +339,11 @@ def test_iterate_json():
         iterate_json(lay, "reverse")
 
 
-def test_output_is_deterministic_apart_from_seconds(result):
-    assert '"seconds"' not in json.dumps(strip_seconds(result))  # the only timing
-    assert strip_seconds(prove(k=K, only=FIRST)) == strip_seconds(result)
+def test_seconds_are_the_only_timing(result):
+    # Determinism across runs is test_results_fresh.py's: it proves each claim again (at
+    # the report's K) and compares it with the committed entry of an earlier run.
+    assert '"seconds"' in json.dumps(result)
+    assert '"seconds"' not in json.dumps(strip_seconds(result))
 
 
 def test_only_some_claims_gives_the_same_entries(result):
