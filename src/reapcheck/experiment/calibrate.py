@@ -437,18 +437,13 @@ def command(args, load_layout) -> int:
     from .. import outputs
     from ..model.layout import LayoutError
     from ..progress import Progress
-    from .options import DEFAULT_LAYOUT
+    from .options import refuse_unused
     from .plan import PlanError
     from .tracefs import KernelSupportError
     from .victim import VictimError
 
-    given = [o for o, on in (("LAYOUT", args.layout != DEFAULT_LAYOUT),
-                             ("--from", args.recorded is not None),
-                             ("--walkers", args.walkers != "both"),
-                             ("--no-trace", args.no_trace)) if on]
-    if given:
-        raise LayoutError("--calibrate", None, f"runs its own layouts and modes: "
-                          f"{', '.join(given)} would have no effect")
+    refuse_unused(args, "--calibrate", "runs its own layouts and modes",
+                  ("LAYOUT", "--from", "--walkers", "--no-trace"))
     if args.out is not None:
         outputs.check_file(args.out)
     progress = Progress("calibration runs", quiet=args.quiet)

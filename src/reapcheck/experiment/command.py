@@ -12,7 +12,7 @@ from .. import outputs
 from ..model.layout import LayoutError
 from ..model.synthetic import SyntheticSpec, generate, parse_range
 from ..progress import Progress
-from .options import DEFAULT_LAYOUT, DEFAULT_RUNS
+from .options import refuse_unused
 from .plan import PlanError
 from .render import render
 from .run import (SCHEMA_VERSION, VICTIM_OWN_VMAS, max_map_count, Experiment, Options, analyse_run, build_record,
@@ -135,14 +135,8 @@ def command(args, load_layout) -> int:
 
         return calibrate(args, load_layout)
     if args.recorded:
-        given = [o for o, on in (("LAYOUT", args.layout != DEFAULT_LAYOUT),
-                                 ("--out", args.out is not None),
-                                 ("--walkers", args.walkers != "both"),
-                                 ("--runs", args.runs != DEFAULT_RUNS),
-                                 ("--no-trace", args.no_trace)) if on]
-        if given:
-            raise LayoutError("--from", None, f"classifies a recorded experiment: "
-                              f"{', '.join(given)} would have no effect")
+        refuse_unused(args, "--from", "classifies a recorded experiment",
+                      ("LAYOUT", "--out", "--walkers", "--runs", "--no-trace"))
     if args.out is not None:  # before the minutes of work
         for target in (args.out, str(_twin(args.out))):
             if not target.strip() or (os.path.exists(target) and not os.path.isfile(target)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..model.layout import LayoutError
 from ..model.synthetic import parse_size
 
 DEFAULT_LAYOUT = "synthetic:60000:4k:0"
@@ -62,3 +63,15 @@ def byte_size(text: str) -> int:
         return parse_size(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def refuse_unused(args, mode: str, what: str, options: tuple[str, ...]) -> None:
+    """LayoutError naming `mode` when any of `options` (as typed: LAYOUT, --from, --out,
+    ...) was given a non-default value that `mode` would ignore."""
+    given = {"LAYOUT": args.layout != DEFAULT_LAYOUT, "--from": args.recorded is not None,
+             "--calibrate": args.calibrate, "--out": args.out is not None,
+             "--walkers": args.walkers != "both", "--runs": args.runs != DEFAULT_RUNS,
+             "--no-trace": args.no_trace}
+    unused = [name for name in options if given[name]]
+    if unused:
+        raise LayoutError(mode, None, f"{what}: {', '.join(unused)} would have no effect")

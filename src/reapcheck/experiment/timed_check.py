@@ -65,16 +65,10 @@ def command(args, load_layout) -> int:
     file, option or output path (nothing written)."""
     from .. import outputs
     from ..timed_costs import CostsError, default_costs, load_costs
-    from .options import DEFAULT_LAYOUT
+    from .options import refuse_unused
 
-    given = [o for o, on in (("LAYOUT", args.layout != DEFAULT_LAYOUT),
-                             ("--from", args.recorded is not None),
-                             ("--calibrate", args.calibrate),
-                             ("--walkers", args.walkers != "both"),
-                             ("--no-trace", args.no_trace)) if on]
-    if given:
-        raise LayoutError("--timed-check", None, f"reads recorded experiments only: "
-                          f"{', '.join(given)} would have no effect")
+    refuse_unused(args, "--timed-check", "reads recorded experiments only",
+                  ("LAYOUT", "--from", "--calibrate", "--walkers", "--no-trace"))
     if args.out is not None:
         outputs.check_file(args.out)
     try:
