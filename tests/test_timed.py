@@ -198,3 +198,36 @@ def test_compare_timed(capsys):
     assert len(ptl) == 2 and all("share_with_contention" in x["timed"] for x in ptl)
     code, _, err = run(capsys, "compare", "bundled/tiny.maps", "--costs", "x.json")
     assert code == 2 and "--timed" in err
+
+
+def test_text_gives_every_cost_in_microseconds(capsys, tmp_path):
+    """Both walkers' costs carry their unit (µs per item, µs per page), and one delay's
+    line follows from them by hand: one resident page under one lock, exit_mmap 1.5 +
+    2.5 = 4 µs from 0; the reaper asks at 1 µs, waits 3 µs, then pays 3.5 µs for the
+    emptied item (c_item only) and ends at 7.5 µs."""
+    costs = tmp_path / "costs.json"
+    costs.write_text(json.dumps({"exit_mmap": {"c_item_us": 1.5, "c_page_us": 2.5},
+                                 "reaper": {"c_item_us": 3.5, "c_page_us": 4.75}}))
+    layout = tmp_path / "one.maps"
+    layout.write_text("00001000-00002000 rw-p 00000000 00:00 0\n")
+    code, out, _ = run(capsys, "timed", layout, "--costs", costs, "--order", "reverse",
+                       "--delay", "1")
+    assert code == 0
+    assert ("exit_mmap 1.5 µs per item + 2.5 µs per page; "
+            "reaper 3.5 µs per item + 4.75 µs per page") in out
+    assert ("at delay 1.0 µs: 1 contentions (exit_mmap 0, reaper 1), wait 3.0 µs; "
+            "exit_mmap ends at 4.0 µs, the reaper at 7.5 µs") in out
+
+
+def test_report_check_lines_give_the_medians_beside_their_ratio():
+    """The report's kernel check names both medians, not only their ratio: 80 measured
+    against 200 predicted is 0.4 (within 3x), 1,500 µs against 6 ms is 0.25 (not)."""
+    from reapcheck.report_timed import check_lines
+
+    check = {"opposite": {"median": {"measured": {"contentions": 80.0, "wait_us": 1500.0},
+                                     "predicted": {"contentions": 200.0, "wait_us": 6000.0}},
+                          "measured_over_predicted": {"contentions": 0.4, "wait_us": 0.25},
+                          "within_factor_3": {"contentions": True, "wait_us": False}}}
+    assert check_lines(check) == [
+        "opposite: median PTE-lock contentions 80 measured / 200 predicted (0.4), "
+        "wait 1.50 ms / 6.00 ms (0.25), NOT within a factor of 3"]

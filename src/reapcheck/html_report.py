@@ -908,10 +908,9 @@ def _timed(data) -> dict | None:
     cost_text = ", ".join(f"{w} {costs[w]['c_item_us']} µs per item + {costs[w]['c_page_us']} "
                           "µs per page" for w in ("exit_mmap", "reaper") if w in costs)
     check = timed.get("check") or {}
-    check_text = "; ".join(
-        f"{mode}: measured/predicted median PTE contentions "
-        f"{c['measured_over_predicted']['contentions']}, wait {c['measured_over_predicted']['wait_us']}"
-        for mode, c in check.items())
+    from .report_timed import check_lines
+
+    check_text = "; ".join(check_lines(check))
     return {"costs": cost_text, "table": Table("timed", columns, rows),
             "chart": _timed_chart(timed["chart"]) if timed.get("chart") else None,
             "check": ("Against the recorded experiments (each run at its own start delays): "

@@ -149,7 +149,7 @@ def render(results, layout) -> str:
         f"exit_mmap {cfg.exit_order}",
         f"costs:    {costs.source} ({where}): exit_mmap {costs.exit_mmap.c_item_us:g} µs "
         f"per item + {costs.exit_mmap.c_page_us:g} µs per page; reaper "
-        f"{costs.reaper.c_item_us:g} + {costs.reaper.c_page_us:g}",
+        f"{costs.reaper.c_item_us:g} µs per item + {costs.reaper.c_page_us:g} µs per page",
     ]
     check = costs.meta.get("check")
     if isinstance(check, dict) and check.get("text"):
