@@ -69,6 +69,19 @@ class Kernel:
     mrelease: bool = False
     walk: str = "forward"
 
+    @property
+    def lock_name(self) -> str:
+        """mm_struct's reader-writer lock as this version's source names it: `mmap_sem`
+        up to 5.7, `mmap_lock` from 5.8 (da1c55f1b272 "mmap locking API: rename mmap_sem
+        to mmap_lock"; docs/kernel.md §13)."""
+        major, minor = (int(x) for x in self.version.split("-")[0].split(".")[:2])
+        return "mmap_sem" if (major, minor) < (5, 8) else "mmap_lock"
+
+    @property
+    def write_unlock_call(self) -> str:
+        """The call that releases the lock held for writing, in this version's words."""
+        return "up_write()" if self.lock_name == "mmap_sem" else "mmap_write_unlock()"
+
 
 KERNELS = {k.version: k for k in (
     Kernel("4.13", True, pinning=True, set_skip="mmput"),

@@ -226,6 +226,26 @@ def test_agreement_per_protocol_row_and_worst_case():
     assert "not run" in got["collisions"][2]["note"]
 
 
+# -- the lock's name per kernel version --------------------------------------------------------
+
+@pytest.mark.parametrize("kernel, lock, unlock", [
+    ("4.13", "mmap_sem", "up_write()"), ("4.14", "mmap_sem", "up_write()"),
+    ("4.17", "mmap_sem", "up_write()"), ("5.17-rc", "mmap_lock", "mmap_write_unlock()"),
+    ("6.1", "mmap_lock", "mmap_write_unlock()"), ("6.18", "mmap_lock", "mmap_write_unlock()"),
+])
+def test_the_export_names_the_lock_as_the_kernel_version_did(kernel, lock, unlock, tmp_path):
+    """mm->mmap_sem became mmap_lock in 5.8 (da1c55f1b272; docs/kernel.md §13): a 4.x
+    export never says mmap_lock, a 5.17 or later one never says mmap_sem."""
+    out = tmp_path / "m.pml"
+    assert main(["export", "bundled/tiny.maps", "--format", "promela", "--protocol",
+                 "--kernel", kernel, "--stuck-writer", "-o", str(out)]) == 0
+    text = out.read_text()
+    other = {"mmap_sem": "mmap_lock", "mmap_lock": "mmap_sem"}[lock]
+    assert f"a stuck writer and {lock}." in text.splitlines()[1]
+    assert f"took {lock} for writing" in text and f"never calls {unlock}" in text
+    assert other not in text
+
+
 # -- bad input --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, says", [

@@ -8,7 +8,8 @@ Nothing here restates a kernel rule.
 
 Shape of the protocol file (`export_protocol`):
 - the model's variables (model/protocol.py VARIABLES) as global `int`s with Init's
-  values: mmap_lock (`readers`, `writer`, `waiters`) and the MMF flags are globals;
+  values: mmap_lock (`readers`, `writer`, `waiters`) and the MMF flags are globals (the
+  header and comments name the lock as the `--kernel` version did: mmap_sem before 5.8);
 - the reaper's visit sequence and the reapable flags as constant arrays (`hidden`: not
   in SPIN's state vector; filled by `init` before any actor runs);
 - one proctype per actor: `exit_mmap`, `oom_reaper`, `process_mrelease` (with
@@ -57,7 +58,7 @@ from .model.protocol import (MAX_OOM_REAP_RETRIES, MR_DONE, RP_DONE, VARIABLES,
 from .model.walk_product import VARIABLES as WALK_VARIABLES, WalkProduct
 from .model.walks import ACTORS, WalkConfig
 from .properties.collisions import is_collision
-from .model.kernels import DEFAULT_KERNEL
+from .model.kernels import DEFAULT_KERNEL, kernel_named
 from .properties.protocol import properties_for
 from .model import protocol as protocol_model
 from .traces import layout_json
@@ -265,10 +266,13 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
                                action.name))
         name = PROCESS[actor]
         procs += [f"proctype {name}() {{", f"end_{name}:", "\tdo", *rules, "\tod", "}", ""]
+    kernel = kernel_named(config.kernel)
     if config.stuck_writer:
         procs += ["proctype stuck_writer() {",
-                  "\t/* took mmap_lock for writing before the kill (writer = 2 from the",
-                  "\t   start) and never calls mmap_write_unlock(): no step of its own */",
+                  f"\t/* took {kernel.lock_name} for writing before the kill (writer = 2 "
+                  "from the",
+                  f"\t   start) and never calls {kernel.write_unlock_call}: no step of its "
+                  "own */",
                   "end_stuck_writer:", "\tfalse", "}", ""]
 
     monitors, flags = [], []
@@ -340,7 +344,8 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
              + "."]
     header = _header("Promela export of reapcheck's protocol model: exit_mmap, the OOM reaper"
                      f"{', process_mrelease' if config.mrelease else ''}"
-                     f"{', a stuck writer' if config.stuck_writer else ''} and mmap_lock.",
+                     f"{', a stuck writer' if config.stuck_writer else ''} and "
+                     f"{kernel.lock_name}.",
                      command_line(layout, protocol_options(config, maps_shared_rule),
                                   out_name), about, checks, [], meta)
     lines = header + ["", "/* the layout (constant arrays, not in the state vector) */",
