@@ -221,6 +221,20 @@ def test_collision_table_reduction():
                      ["bundled/b.smaps", "2", "0", "-", "vma", "0", "0", "-"]]
 
 
+def test_collision_table_says_whether_spin_agreed():
+    """With report._spin_agreement's per-row word, each layout and granularity says whether
+    SPIN confirmed both worst cases; a row not run shows `-` with the reason on hover."""
+    data = sample_data()
+    words = ["agrees", "agrees", "agrees", "not run: over SPIN's budget", "agrees",
+             "DISAGREES"]
+    for row, word in zip(data["collisions"], words):
+        row["spin"] = word
+    page = render_html(data)
+    assert [row[-1] for row in table_cells(page, "collisions")] == [
+        "agrees", "fwd agrees, rev -", "fwd agrees, rev DISAGREES"]
+    assert "reverse: not run: over SPIN&#x27;s budget" in page
+
+
 def table_cells(page: str, cls: str) -> list[list[str]]:
     """The text of every body cell of the table with class `cls`, tags removed."""
     table = re.search(rf'<table class="{cls}">.*?</table>', page, flags=re.S).group(0)

@@ -226,6 +226,19 @@ def test_agreement_per_protocol_row_and_worst_case():
     assert "not run" in got["collisions"][2]["note"]
 
 
+def test_the_reports_worst_case_sentence_names_the_rows_spin_did_not_confirm():
+    """Section 3's table has no spin column: the sentence under it names each row SPIN
+    did not run (or disagreed on), by layout, granularity and order."""
+    from reapcheck.report import _collision_label, _spin_summary
+
+    rows = [{"layout": "bundled/a.smaps", "granularity": g, "order": o, "spin": w}
+            for (g, o), w in zip([("vma", "forward"), ("vma", "reverse"), ("ptl", "forward")],
+                                 ["agrees", "not run: too big", "DISAGREES"])]
+    text = _spin_summary({"spin": {"available": True}}, "worst case", rows, _collision_label)
+    assert text.endswith("agrees on 1 of 3 worst case rows, DISAGREES on 1 (a.smaps ptl "
+                         "forward); the others not run: too big (a.smaps vma reverse).")
+
+
 # -- the lock's name per kernel version --------------------------------------------------------
 
 @pytest.mark.parametrize("kernel, lock, unlock", [

@@ -686,6 +686,9 @@ def _collisions(data) -> Table | None:
         g = groups.setdefault(key, {"vmas": e.get("vmas"), "reapable": e.get("reapable"),
                                     "rule": e.get("reapable_rule")})
         g.setdefault(str(e.get("order", "?")), e.get("max_collisions"))
+        if "spin" in e:
+            g.setdefault("spin", {})[str(e.get("order", "?"))] = str(e["spin"])
+    with_spin = any("spin" in g for g in groups.values())
     rows = []
     for (layout, gran), g in groups.items():
         fwd, rev = g.get("forward"), g.get("reverse")
@@ -694,11 +697,24 @@ def _collisions(data) -> Table | None:
                          Cell(_text(g["reapable"]), num=True), Cell(_text(g["rule"])),
                          Cell(gran),
                          Cell(_text(fwd), num=True), Cell(_text(rev), num=True),
-                         Cell(red, num=True, wrap="strong")]))
+                         Cell(red, num=True, wrap="strong")]
+                        + ([_spin_worst_cell(g.get("spin") or {})] if with_spin else [])))
     columns = [Column("layout"), Column("VMAs", num=True), Column("reapable", num=True),
                Column("reapable by"), Column("granularity"), Column("forward", num=True), Column("reverse", num=True),
-               Column("reduction", num=True)]
+               Column("reduction", num=True)] + ([Column("spin")] if with_spin else [])
     return Table("collisions", columns, rows)
+
+
+def _spin_worst_cell(spin: dict) -> Cell:
+    """SPIN's word on both worst cases of a row (report._spin_agreement): `agrees` when
+    it confirmed both, else each order's word (`-` not run, the reason in the title)."""
+    words = {o: spin.get(o, "not run") for o in ("forward", "reverse")}
+    if all(w == "agrees" for w in words.values()):
+        return Cell("agrees", cls="s-holds", title="SPIN confirms both worst cases")
+    short = {o: w if w in ("agrees", "DISAGREES") else "-" for o, w in words.items()}
+    return Cell(f"fwd {short['forward']}, rev {short['reverse']}",
+                cls="s-violated" if "DISAGREES" in short.values() else None,
+                title="; ".join(f"{o}: {w}" for o, w in words.items()))
 
 
 def _scaling_section(data) -> dict | None:

@@ -338,8 +338,10 @@ def _item(text: str) -> str:
     return textwrap.fill(text, WIDTH, initial_indent="- ", subsequent_indent="  ")
 
 
-def _spin_summary(data: dict, what: str, rows: list[dict]) -> str:
-    """One sentence: on how many rows SPIN (reapcheck export --format promela) agreed."""
+def _spin_summary(data: dict, what: str, rows: list[dict], label=None) -> str:
+    """One sentence: on how many rows SPIN (reapcheck export --format promela) agreed.
+    With `label` (a row's name), the rows not run or disagreeing are named, for a table
+    without a spin column."""
     if not data["spin"]["available"]:
         return f"SPIN cross-check not run: {data['spin']['reason']}."
     agree = sum(r["spin"] == "agrees" for r in rows)
@@ -349,9 +351,18 @@ def _spin_summary(data: dict, what: str, rows: list[dict]) -> str:
             f"pan): agrees on {agree} of {len(rows)} {what} rows")
     if differ:
         text += f", DISAGREES on {len(differ)}"
+        if label:
+            text += f" ({', '.join(label(r) for r in differ)})"
     if skipped:
-        text += f"; the others {'; '.join(skipped)}"
+        text += "; the others " + "; ".join(
+            why + (f" ({', '.join(label(r) for r in rows if r['spin'] == why)})"
+                   if label else "") for why in skipped)
     return text + "."
+
+
+def _collision_label(row: dict) -> str:
+    return (f"{str(row['layout']).removeprefix('bundled/')} {row['granularity']} "
+            f"{row['order']}")
 
 
 def render_markdown(data: dict, pairs) -> str:
@@ -373,7 +384,8 @@ def render_markdown(data: dict, pairs) -> str:
             "", compare_table(pairs, fmt="github"), "",
             _wrap(rule_legend(a.layout.reapable_rule for pair in pairs for a in pair[:1])
                   + "."), "",
-            _wrap(_spin_summary(data, "worst case", data["collisions"])), "",
+            _wrap(_spin_summary(data, "worst case", data["collisions"],
+                                _collision_label)), "",
             _wrap("Worst case against layout size (synthetic layouts, seed 1):"), ""]
     rows = {}
     for p in data["scaling"]:
