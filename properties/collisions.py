@@ -38,3 +38,20 @@ def is_collision(model, before, after, ops=CONCRETE):
     if model.exclusive:
         return ops.And(ops.Not(someone_waits(model, before, ops)), someone_waits(model, after, ops))
     return both_inside_same_item(model, after, ops)
+
+
+def collision_stepper(model):
+    """`is_collision` for concrete steps taken one after another: a function
+    step(before, after) -> bool equal to bool(is_collision(model, before, after)), that
+    evaluates someone_waits once per state when each `before` is the previous `after`
+    (a replay's steps; halves the work of counting a long schedule)."""
+    if not model.exclusive:
+        return lambda before, after: bool(is_collision(model, before, after))
+    last = [None, False]  # the state someone_waits was last evaluated on, and its value
+
+    def step(before, after) -> bool:
+        waiting_before = last[1] if last[0] == before else someone_waits(model, before)
+        waiting_after = someone_waits(model, after)
+        last[0], last[1] = after, waiting_after
+        return bool(not waiting_before and waiting_after)  # is_collision's ptl case
+    return step

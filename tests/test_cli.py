@@ -933,3 +933,51 @@ def test_generate_refuses_a_count_above_the_cap(tmp_path, capsys, count):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and not out.exists()
     assert err[-1].startswith("reapcheck generate: argument vmas: 1 to 1,000,000 VMAs"), err
+
+
+# --- start-up: each command imports what it uses (issue 10 section 5) -------------------
+
+HEAVY = ("z3", "networkx", "tabulate", "reapcheck.verify", "reapcheck.model.protocol",
+         "reapcheck.export_command", "reapcheck.experiment.options", "reapcheck.sweep_command",
+         "reapcheck.timed_command", "reapcheck.timed", "reapcheck.engines.explicit.compiled")
+
+
+@pytest.mark.parametrize("argv", [
+    ["collisions", "{maps}", "--order", "reverse", "--granularity", "ptl"],
+    ["collisions", "{maps}", "--order", "forward", "--granularity", "vma", "--json"],
+    ["generate", "3", "--seed", "1"],
+    ["compare", "{maps}", "--json"]])
+def test_light_commands_import_no_heavy_module(tmp_path, argv):
+    """collisions, generate and compare (without --timed) run without importing the
+    modules only other commands use (cli.py adds a subcommand's options when it is
+    parsed): the process start-up is most of a small layout's answer."""
+    maps = tmp_path / "one.maps"
+    maps.write_text("1000-2000 rw-p 00000000 00:00 0\n")
+    argv = [arg.format(maps=maps) for arg in argv]
+    code = ("import io, sys; from reapcheck.cli import main; sys.stdout = io.StringIO(); "
+            f"status = main({argv!r}); sys.stdout = sys.__stdout__; "
+            f"print(status, sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.splitlines()[-1] == "0 []", proc.stderr
+
+
+def test_a_parser_used_for_one_command_then_another_is_the_whole_parser(capsys):
+    """The lazily completed parser (one subcommand's options first, the rest later) prints
+    the same help, in the same order, as one that added every subcommand at once."""
+    from reapcheck.cli import build_parser
+
+    whole = build_parser().format_help()
+    parser = build_parser()
+    assert parser.parse_args(["generate", "2"]).vmas == 2
+    assert parser.parse_args(["iterate", "x", "--walk", "forward"]).walk == "forward"
+    assert parser.format_help() == whole
+    assert whole.index("{collisions,compare,timed,generate,anonymize,verify,replay,iterate,"
+                       "prove,experiment,export,import-trail,sweep,report}") > 0
+    for argv in (["nosuch"], ["collisions", "x", "--order", "sideways", "--granularity", "vma"]):
+        assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("reapcheck: argument command: invalid choice: 'nosuch' "
+                             "(choose from 'collisions', 'compare', 'timed',")
+    assert err[1] == ("reapcheck collisions: argument --order: invalid choice: 'sideways' "
+                      "(choose from 'forward', 'reverse')")

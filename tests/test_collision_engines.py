@@ -236,3 +236,24 @@ def test_closed_form_chains_equal_the_fenwick_chain(seed):
         for gran in ("vma", "ptl"):
             model = WalkProduct.build(layout, WalkConfig(order, gran, rng.choice([12, 13, 14, 16])))
             assert closed_form(*model.items) == sparse.ascending_chain(*model.items)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_collision_stepper_is_is_collision(seed):
+    """The replay's stepper (someone_waits kept from the step before) answers what
+    is_collision answers, for consecutive steps and for pairs out of sequence."""
+    from reapcheck.properties.collisions import collision_stepper, is_collision
+
+    rng = random.Random(seed)
+    layout = random_layout(rng, rng.randint(1, 4), max_pages=3, max_gap=1)
+    for order, gran, exit_order in CONFIGS:
+        model = WalkProduct.build(layout, config(order, gran, exit_order, rng.choice([12, 13])))
+        step = collision_stepper(model)
+        state, pairs = model.init(), []
+        while model.enabled(state):
+            after = model.update(state, rng.choice(model.enabled(state)))
+            pairs.append((state, after))
+            state = after
+        pairs += rng.sample(pairs, len(pairs))  # out of order: nothing carried over wrongly
+        assert [step(b, a) for b, a in pairs] == [bool(is_collision(model, b, a))
+                                                  for b, a in pairs]

@@ -169,11 +169,11 @@ def test_prove_exit_status_table():
 
 
 def test_internal_error_exits_4_not_1(capsys, monkeypatch):
-    from reapcheck import cli
+    from reapcheck.model import maple  # cli.py imports it inside cmd_iterate
 
     def broken(*_):
         raise RuntimeError("injected fault")
-    monkeypatch.setattr(cli.maple, "visits", broken)
+    monkeypatch.setattr(maple, "visits", broken)
     code, _, err = run(capsys, "iterate", "bundled/tiny.maps", "--walk", "forward")
     assert code == 4
     assert "RuntimeError: injected fault" in err and "internal error" in err

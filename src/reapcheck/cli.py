@@ -2,40 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import threading
 import traceback
 from contextlib import contextmanager
-from pathlib import Path
 
-from . import bundled, outputs, render
-from .engines.explicit.explicit import StopRequest
-from .anonymize import anonymize
-from .experiment.options import add_parser as add_experiment_parser
-from .export_command import add_parsers as add_export_parsers
-from .collisions import (ENGINES, FULL_WITNESS_LIMIT, WITNESS_FORMS, compare_pairs,
-                         summary_json, worst_case, write_json)
+# Only what every command needs is imported here: `reapcheck collisions` on a small layout
+# takes about 0.1 s, most of it Python's start-up, so each subcommand's options are added
+# when that subcommand is parsed (_TopParser) and its work imports what it uses (verify,
+# Z3, networkx, tabulate, the experiment, export and sweep modules) inside its cmd_*.
+from . import bundled
 from .model.layout import MAPS_SHARED_RULES, Layout, LayoutError
-from .model.pmd import resolve_pmd_shift
-from .model.smaps import format_smaps, load, read_text
-from .model import maple
-from .model.synthetic import SyntheticSpec, generate, parse_range
-from .model.protocol import MUTANTS, PROTOCOL_WALKS, ProtocolConfig
-from .model.walks import GRANULARITIES, ORDERS, WalkConfig
-from .progress import Progress
-from .properties.protocol import (ALL_BY_SEVERITY, HISTORY_PROPERTIES, PROPERTIES,
-                                  properties_for)
-from .kernel_options import add_kernel_options, protocol_config
-from .model.kernels import DEFAULT_KERNEL
-from .collision_replay import KIND as COLLISIONS_KIND, WitnessMismatch, replay_collisions
-from .traces import TraceError, itf_json, load_json, load_trace, replay_trace, trace_json
-from .engines.explicit.reduction import REDUCTIONS
-from .verify import VERIFY_ENGINES, verify, verification_json
-from .verify import render as render_verification
-
+from .model.walks import GRANULARITIES, ORDERS
 
 # Exit status of every command (README "Exit status"): 0 as expected, 1 violated, 2 bad
 # input (or an output that cannot be written), 3 incomplete or unknown; 4 an internal
@@ -110,8 +90,10 @@ def _quiet_option(p: argparse.ArgumentParser) -> None:
                         "one line every 10 s once a run has taken 5 s)")
 
 
-def _progress(args, label: str = "") -> Progress:
+def _progress(args, label: str = ""):
     """This command's progress on stderr (progress.py), silenced by --quiet."""
+    from .progress import Progress
+
     return Progress(label, quiet=args.quiet)
 
 
@@ -123,14 +105,72 @@ def _maps_shared_rule_option(p: argparse.ArgumentParser) -> None:
                         "mapping may lack VM_SHARED). smaps VmFlags are always exact")
 
 
+class _TopParser(_Parser):
+    """The `reapcheck` parser, whose subcommands get their options when first needed.
+
+    Every subcommand is registered with argparse in its place (SUBCOMMANDS' order) only
+    when a group of them is added; `reapcheck collisions ...` adds the collisions
+    group alone, so the verify, export or experiment modules that other groups' choices
+    come from are not imported. Anything else (`--help`, an unknown command, no
+    command) adds every group first, so help and errors are what they always were."""
+
+    def __init__(self, groups, **kwargs):
+        super().__init__(**kwargs)
+        self._groups = groups  # [(names, add(sub))], in SUBCOMMANDS' order
+        self._sub = None
+
+    def add_groups(self, command: str | None = None) -> None:
+        """Add `command`'s group of subparsers (every group for None), keeping the order."""
+        for names, add in list(self._groups):
+            if command is None or command in names:
+                self._groups.remove((names, add))
+                add(self._sub)
+        rank = {name: i for i, name in enumerate(SUBCOMMANDS)}
+        by_name = self._sub._name_parser_map  # also the action's `choices`: keep the object
+        ordered = sorted(by_name.items(), key=lambda item: rank[item[0]])
+        by_name.clear()
+        by_name.update(ordered)
+        self._sub._choices_actions.sort(key=lambda action: rank[action.dest])
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        self.add_groups(args[0] if args and args[0] in SUBCOMMANDS else None)
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self):
+        self.add_groups()
+        return super().format_usage()
+
+    def format_help(self):
+        self.add_groups()
+        return super().format_help()
+
+
+# Every subcommand, in the order of `reapcheck --help`.
+SUBCOMMANDS = ("collisions", "compare", "timed", "generate", "anonymize", "verify", "replay",
+               "iterate", "prove", "experiment", "export", "import-trail", "sweep", "report")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="reapcheck", description=(
+    groups = [(("collisions",), _add_collisions), (("compare",), _add_compare),
+              (("timed",), _add_timed), (("generate",), _add_generate),
+              (("anonymize",), _add_anonymize), (("verify",), _add_verify),
+              (("replay",), _add_replay), (("iterate",), _add_iterate),
+              (("prove",), _add_prove), (("experiment",), _add_experiment),
+              (("export", "import-trail"), _add_export), (("sweep",), _add_sweep),
+              (("report",), _add_report)]
+    parser = _TopParser(groups, prog="reapcheck", description=(
         "Model checker for the OOM reaper's VMA walk order against exit_mmap(). "
         "With no command: compare both orders on the bundled real layouts."),
         epilog="exit status: 0 as expected, 1 a property or claim violated, 2 bad input, "
                "3 incomplete or unknown, 4 internal error (README \"Exit status\")")
     parser.add_argument("--version", action=_VersionAction)
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    parser._sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    return parser
+
+
+def _add_collisions(sub) -> None:
+    from .collisions import ENGINES, FULL_WITNESS_LIMIT, WITNESS_FORMS
 
     p = sub.add_parser("collisions", help="exact worst-case collisions for one layout and walk")
     p.add_argument("layout", help="a /proc/PID/maps or smaps file, or bundled/NAME")
@@ -144,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"auto (full up to {FULL_WITNESS_LIMIT:,} steps; default)")
     _quiet_option(p)
 
+
+def _add_compare(sub) -> None:
     p = sub.add_parser("compare", help="both orders x both granularities, side by side")
     p.add_argument("layouts", nargs="*", help="layout files (default: every bundled layout)")
     _walk_options(p, with_order=False)
@@ -154,9 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "one shipped)")
     _quiet_option(p)
 
+
+def _add_timed(sub) -> None:
     from .timed_command import add_parser as add_timed_parser
+
     add_timed_parser(sub, _pmd_shift, _maps_shared_rule_option, _quiet_option)
 
+
+def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="write a synthetic layout in smaps format")
     p.add_argument("vmas", type=_vma_count,
                    help=f"number of VMAs (1 to {MAX_GENERATE_VMAS:,})")
@@ -168,9 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pfnmap", type=float, default=0.01, help="fraction of VM_PFNMAP VMAs")
     p.add_argument("-o", "--out", help="output file (default: stdout)")
 
+
+def _add_anonymize(sub) -> None:
     p = sub.add_parser("anonymize", help="replace file names, devices and inodes in a capture")
     p.add_argument("layout", help="a /proc/PID/maps or smaps capture")
     p.add_argument("-o", "--out", help="output file (default: stdout)")
+
+
+def _add_verify(sub) -> None:
+    from .engines.explicit.reduction import REDUCTIONS
+    from .kernel_options import add_kernel_options
+    from .model.protocol import MUTANTS, PROTOCOL_WALKS
+    from .properties.protocol import HISTORY_PROPERTIES, PROPERTIES
+    from .verify import VERIFY_ENGINES
 
     p = sub.add_parser("verify", help="check the mmap_lock/MMF protocol properties on every schedule")
     p.add_argument("layout", nargs="?", default="bundled/tiny.maps",
@@ -206,15 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _quiet_option(p)
 
+
+def _add_replay(sub) -> None:
     p = sub.add_parser("replay", help="re-execute a trace or witness against the model")
     p.add_argument("trace", help="a trace JSON written by verify --trace-out, or the JSON "
                                  "of collisions --json (full or compact witness)")
+
+
+def _add_iterate(sub) -> None:
+    from .model import maple
 
     p = sub.add_parser("iterate", help="which VMAs each reaper iterator visits (maple-tree semantics)")
     p.add_argument("layouts", nargs="+", metavar="LAYOUT")
     p.add_argument("--walk", choices=maple.WALKS, required=True)
     p.add_argument("--json", action="store_true", help="one JSON object per layout, one per line")
 
+
+def _add_prove(sub) -> None:
     p = sub.add_parser("prove", help="Z3 proofs: iterators visit every VMA; collision bounds; "
                                      "protocol properties for any layout")
     p.add_argument("--timeout", type=_positive, metavar="S", default=120,
@@ -224,16 +289,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _quiet_option(p)
 
+
+def _add_experiment(sub) -> None:
+    from .experiment.options import add_parser as add_experiment_parser
+
     add_experiment_parser(sub, _positive)
+
+
+def _add_export(sub) -> None:
+    from .export_command import add_parsers as add_export_parsers
+
     add_export_parsers(sub, _pmd_shift, _maps_shared_rule_option)
 
+
+def _add_sweep(sub) -> None:
     from .sweep_command import add_parser as add_sweep_parser
+
     add_sweep_parser(sub, _positive, _quiet_option)
 
+
+def _add_report(sub) -> None:
     p = sub.add_parser("report", help="regenerate the reviewer-facing results/ directory")
     p.add_argument("--out", default="results", help="output directory (default: results)")
     _quiet_option(p)
-    return parser
 
 
 def _positive(text: str) -> int:
@@ -284,6 +362,8 @@ def load_layout(name: str, maps_shared_rule: str | None = None) -> Layout:
                               + ", ".join(bundled.names()) + ")")
         layout = bundled.load_bundled(name)
     else:
+        from .model.smaps import load
+
         layout = load(name)
     return layout if maps_shared_rule is None else layout.with_maps_shared_rule(maps_shared_rule)
 
@@ -348,10 +428,17 @@ def _write(out: str | None, text: str) -> None:
     if out is None:
         sys.stdout.write(text)
         return
+    from . import outputs
+
     outputs.write_file(out, text)  # whole or not at all; errors name the file
 
 
 def cmd_collisions(args) -> int:
+    from . import render
+    from .collisions import worst_case, write_json
+    from .model.pmd import resolve_pmd_shift
+    from .model.walks import WalkConfig
+
     layout = load_layout(args.layout, args.maps_shared_rule)
     _warn_unused_rule([layout], args.maps_shared_rule)
     shift = resolve_pmd_shift(layout, args.pmd_shift)
@@ -368,6 +455,12 @@ def cmd_collisions(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    import json
+
+    from . import render
+    from .collisions import compare_pairs, summary_json
+    from .model.pmd import resolve_pmd_shift
+
     if args.costs and not args.timed:
         raise UsageError("reapcheck compare: --costs is for the timed columns; give --timed too")
     if args.timed:
@@ -408,6 +501,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_timed(args) -> int:
+    from .model.pmd import resolve_pmd_shift
     from .timed_command import command
 
     return command(args, load_layout, resolve_pmd_shift, UsageError,
@@ -424,6 +518,9 @@ def _shift_note(layouts, shifts, auto: bool) -> str:
 
 
 def cmd_generate(args) -> int:
+    from .model.smaps import format_smaps
+    from .model.synthetic import SyntheticSpec, generate, parse_range
+
     fields = {"vmas": args.vmas, "seed": args.seed, "shared": args.shared,
               "hugetlb": args.hugetlb, "pfnmap": args.pfnmap}
     try:
@@ -439,6 +536,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_anonymize(args) -> int:
+    from . import outputs
+    from .anonymize import anonymize
+    from .model.smaps import read_text
+
     if args.out:
         outputs.check_file(args.out)
     text = _bundled_text(args.layout) or read_text(args.layout, args.layout)
@@ -448,6 +549,15 @@ def cmd_anonymize(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    import json
+
+    from . import outputs
+    from .engines.explicit.explicit import StopRequest
+    from .kernel_options import protocol_config
+    from .model.kernels import DEFAULT_KERNEL
+    from .properties.protocol import properties_for
+    from .verify import render as render_verification, verification_json, verify
+
     if args.property and not args.trace_out:
         raise UsageError("reapcheck verify: --property only picks which trace --trace-out "
                          "writes; give --trace-out FILE too")
@@ -524,6 +634,12 @@ def _trace_paths(trace_out: str) -> tuple[str, str]:
 def _write_trace(args, result) -> dict:
     """Write the trace of `--property`, or of the most severe violated property
     (BY_SEVERITY); say which, and which others are violated (`trace_out` in the JSON)."""
+    import json
+
+    from . import outputs
+    from .properties.protocol import ALL_BY_SEVERITY
+    from .traces import itf_json, trace_json
+
     violated = [p.name for p in ALL_BY_SEVERITY if result.statuses.get(p.name) == "violated"]
     name = args.property or next((n for n in violated if n in result.traces), None)
     others = [n for n in violated if n != name]
@@ -571,6 +687,9 @@ def _no_trace_reason(result, name: str | None) -> str:
 
 
 def cmd_replay(args) -> int:
+    from .collision_replay import KIND as COLLISIONS_KIND, WitnessMismatch, replay_collisions
+    from .traces import TraceError, load_json, load_trace, replay_trace
+
     data = load_json(args.trace)
     try:
         if isinstance(data, dict) and data.get("kind") == COLLISIONS_KIND:
@@ -584,6 +703,10 @@ def cmd_replay(args) -> int:
 
 
 def cmd_iterate(args) -> int:
+    import json
+
+    from .model import maple
+
     layouts = [load_layout(name) for name in args.layouts]
     _warn(_input_warnings(args.layouts))  # iterators visit every VMA: VmFlags do not matter
     for layout in layouts:
@@ -598,6 +721,8 @@ def cmd_iterate(args) -> int:
 
 
 def cmd_prove(args) -> int:
+    import json
+
     from .prove import EXPECTED as EXPECTED_CLAIMS, prove
     from .prove import counterexample_text as prove_counterexample_text
     from .prove import exit_status as prove_exit_status, verdict as claim_verdict
@@ -642,6 +767,9 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from . import outputs
     from .report import write_report
 
     outputs.check_directory(args.out)  # before minutes of work

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from .engines.explicit import sparse, witness
 from .engines.result import CollisionResult
-from .engines.explicit.schedule import replay, replay_steps
+from .engines.explicit.schedule import Replay, replay
 from .model.gc_pause import cyclic_gc_paused
 from .model.layout import Layout, LayoutError
 from .model.walk_product import WalkProduct
@@ -52,12 +52,18 @@ class Analysis:
         (once; kept: one entry per run, never one per page table)."""
         return iter(self._checked)
 
+    @cached_property
+    def replayed(self) -> Replay:
+        """The witness replayed step by step (up to REPLAY_LIMIT steps; done once: the
+        check in worst_case() and the printed steps share it)."""
+        return replay(self.model, self.actions())
+
     def steps(self):
-        """The witness's Steps, in order (a generator): replayed against the model, or
-        for long witnesses expanded from the checked runs (never materialized)."""
+        """The witness's Steps, in order: replayed against the model, or for long
+        witnesses expanded from the checked runs (a generator, never materialized)."""
         if self.witness_length > REPLAY_LIMIT:
             return witness.expand(self.model, self.checked())
-        return replay_steps(self.model, self.actions())
+        return iter(self.replayed.steps)
 
     @property
     def witness_length(self) -> int:
@@ -104,7 +110,7 @@ def worst_case(layout: Layout, config: WalkConfig, engine: str = "auto",
     analysis = Analysis(layout, model, result)
     found = witness.count(analysis.checked())
     if analysis.witness_length <= REPLAY_LIMIT:
-        replayed = replay(model, analysis.actions()).collisions
+        replayed = analysis.replayed.collisions
         if replayed != found:
             raise AssertionError(f"witness runs give {found} collisions, replay {replayed}")
     if found != result.max_collisions:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ...model.walk_product import Action, WalkProduct
 from ...model.walks import ACTORS
-from ...properties.collisions import is_collision
+from ...properties.collisions import collision_stepper
 
 
 class IllegalStep(Exception):
@@ -55,6 +55,7 @@ def replay_steps(model: WalkProduct, actions):
     """Execute `actions` from Init, yielding each Step; raise IllegalStep at the first the
     model forbids, or at the end if the walkers are not both done."""
     state = model.init()
+    collision = collision_stepper(model)  # is_collision, each state's waits evaluated once
     index = -1
     for index, action in enumerate(actions):
         if action not in model.actions:
@@ -64,7 +65,7 @@ def replay_steps(model: WalkProduct, actions):
         item = model.item_at(state, ACTORS.index(action.actor))
         after = model.update(state, action)
         yield Step(action.actor, action.verb, item.vma, item.ptl,
-                   bool(is_collision(model, state, after)))
+                   collision(state, after))
         state = after
     if not model.done(state):
         raise IllegalStep(index + 1, f"schedule ends in {state}, before both walkers are done")
