@@ -13,7 +13,10 @@ Times are CPU seconds (user + system) of the process doing the work, so that oth
 load on a shared machine disturbs them less than wall time.
 
 Two layouts: `mixed` (the synthetic default mixture of sizes) and `one-page` (every VMA
-one 4 KiB page, like the issue's 65,021-VMA capture).
+one 4 KiB page, like the issue's 65,021-VMA capture). Then the same on two real smaps
+files, captured live on this machine's kernel by benchmarks/real_smaps.py (a child maps
+as many anonymous VMAs as vm.max_map_count allows, one page each or of mixed sizes; its
+/proc/PID/smaps is read and the child killed); skipped, with the reason, when not root.
 
     python benchmarks/parse.py [--out results/benchmarks/parse.txt] [--seed 1]
 """
@@ -27,6 +30,8 @@ import resource
 import subprocess
 import sys
 import tempfile
+
+import real_smaps  # benchmarks/real_smaps.py, beside this file
 
 VMAS = 65530
 REPEATS = 3  # fresh processes per answer and per command; the least CPU time is shown
@@ -187,8 +192,25 @@ def main() -> int:
              ""]
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, path in child("write", tmp, "--seed", str(args.seed)):
+        files = child("write", tmp, "--seed", str(args.seed))
+        live = {}  # name -> what real_smaps.capture() says about it
+        reason = real_smaps.skip_reason()
+        for shape in ("one-page", "mixed") if reason is None else ():
+            name = f"real-{shape}.smaps"
+            live[name] = real_smaps.capture(shape, os.path.join(tmp, name), args.seed)
+            files.append((name, os.path.join(tmp, name)))
+        if reason is not None:
+            lines += [f"real smaps (benchmarks/real_smaps.py): skipped: {reason}", ""]
+        for name, path in files:
             r = child(path)
+            if name in live:
+                c = live[name]
+                lines.append(f"{name}: a live capture, made by this run (not a file in the "
+                             f"repository): a child process on Linux {c['kernel']} "
+                             f"(vm.max_map_count {c['max_map_count']:,}) mapped "
+                             f"{c['split']:,} anonymous {c['shape']} VMAs beside its own; "
+                             f"its smaps has {c['vmas']:,} VMAs")
+                print(lines[-1], flush=True)
             block = [f"{name}: {r['lines']:,} lines, {r['bytes'] / 1e6:.1f} MB; read "
                      f"{r['read']:.3f}, parse {r['parse']:.3f} ({r['parse'] / r['read']:.1f}x "
                      f"read), peak {r['peak_mib']:.0f} MiB",

@@ -318,17 +318,34 @@ def staircase(pieces, m: int, n: int) -> tuple[tuple[int, int], ...]:
     (exit_mmap finishes an item), 1 (the reaper does) or 2 (exit_mmap then the reaper,
     along a diagonal). Never expanded: one run per piece side, whatever the VMA sizes."""
     kinds, counts = [-1], [0]  # a sentinel run, dropped at the end
+    add_kind, add_count = kinds.append, counts.append
+    last = -1  # kinds[-1]
     k = l = 0
     for k2, l2, length, diagonal in pieces:
         # (exit_mmap down to row k2, reaper across to column l2), then the piece itself;
-        # each run merged with an equal last one (written out: one loop per piece)
-        for kind, count in ((0, k2 - k), (1, l2 - l), (2 if diagonal else 0, length - 1)):
-            if count > 0:
-                if kinds[-1] == kind:
-                    counts[-1] += count
-                else:
-                    kinds.append(kind)
-                    counts.append(count)
+        # each run merged with an equal last one (the three written out: the hot loop)
+        if k2 > k:
+            if last == 0:
+                counts[-1] += k2 - k
+            else:
+                add_kind(0)
+                add_count(k2 - k)
+                last = 0
+        if l2 > l:
+            if last == 1:
+                counts[-1] += l2 - l
+            else:
+                add_kind(1)
+                add_count(l2 - l)
+                last = 1
+        if length > 1:
+            kind = 2 if diagonal else 0
+            if last == kind:
+                counts[-1] += length - 1
+            else:
+                add_kind(kind)
+                add_count(length - 1)
+                last = kind
         k, l = k2 + length - 1, l2 + length - 1 if diagonal else l2
     for kind, count in ((0, m - k), (1, n - l)):
         if count > 0:
