@@ -27,6 +27,9 @@ from .schedule import IllegalStep, Step
 
 EXIT, REAPER, DIAGONAL = 0, 1, 2  # staircase move kinds (engines/explicit/sparse.py)
 NO_HITS = ()  # an entry without a collision step
+# An entry whose first step is its one collision (most runs of a lockstep staircase),
+# shared rather than made 200,000 times: hits lists are never changed once yielded.
+HIT_AT_START = [(0, 0, 1)]
 # Internal entries: ("step", actor, verb, vma, ptl) | ("run", actor, vma, p, q)
 #                   | ("both", vma, p, q) | ("vrun", actor, first item, last item)
 
@@ -106,6 +109,7 @@ def checked_stair(model: WalkProduct, stair) -> list:
     walks = model.items
     vmas, firsts = [w.vmas for w in walks], [w.first for w in walks]
     offsets, sizes, totals = [w.offsets for w in walks], [w.sizes for w in walks], [w.total for w in walks]
+    columns = tuple(zip(vmas, firsts, offsets, sizes))  # per actor
     seg, pos = [0, 0], [0, 0]  # each actor's next item and the segment holding it
 
     def key(who):
@@ -126,8 +130,7 @@ def checked_stair(model: WalkProduct, stair) -> list:
             j = pos[other]  # the other stays put for the whole run; -1: it is done
             y = (firsts[other][seg[other]] + j - offsets[other][seg[other]]
                  if j < totals[other] else -1)
-            run_vmas, run_firsts, run_offsets, run_sizes = (
-                vmas[who], firsts[who], offsets[who], sizes[who])
+            run_vmas, run_firsts, run_offsets, run_sizes = columns[who]
             s, i = seg[who], pos[who]
             while count:  # one run per VMA (key() and advance() inlined: the hot loop)
                 off = i - run_offsets[s]
@@ -137,13 +140,15 @@ def checked_stair(model: WalkProduct, stair) -> list:
                     take = count
                     q = p + take - 1
                     append((("run", who, run_vmas[s], p, q), 2 * take,
-                            [(2 * (y - p), 0, 1)] if p <= y <= q else NO_HITS))
+                            NO_HITS if not p <= y <= q else
+                            HIT_AT_START if y == p else [(2 * (y - p), 0, 1)]))
                     i += take
                     break
                 # up to this VMA's last page table: the next run is in the next VMA
                 q = p + room - 1
                 append((("run", who, run_vmas[s], p, q), 2 * room,
-                        [(2 * (y - p), 0, 1)] if p <= y <= q else NO_HITS))
+                        NO_HITS if not p <= y <= q else
+                        HIT_AT_START if y == p else [(2 * (y - p), 0, 1)]))
                 s += 1
                 i += room
                 count -= room
@@ -163,10 +168,10 @@ def checked_stair(model: WalkProduct, stair) -> list:
                 advance(1, take)
             else:
                 take = 1
-                append((("run", 0, vmas[0][se], p, p), 2, [(0, 0, 1)] if p == pr else NO_HITS))
+                append((("run", 0, vmas[0][se], p, p), 2, HIT_AT_START if p == pr else NO_HITS))
                 advance(0, 1)
                 y = key(0)
-                append((("run", 1, vmas[1][sr], pr, pr), 2, [(0, 0, 1)] if y == pr else NO_HITS))
+                append((("run", 1, vmas[1][sr], pr, pr), 2, HIT_AT_START if y == pr else NO_HITS))
                 advance(1, 1)
             count -= take
     if pos != totals:
