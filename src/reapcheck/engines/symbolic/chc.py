@@ -30,6 +30,7 @@ import multiprocessing
 import re
 import time
 import traceback
+import weakref
 from dataclasses import dataclass
 
 import z3
@@ -72,38 +73,14 @@ class Encoding:
     every value of the parameters."""
 
     def __init__(self, model, known=()):
+        base = _relation(model)
         self.model = model
-        make_ops = getattr(model, "symbolic_ops", None)
-        self.ops = make_ops() if make_ops is not None else Z3Ops("runs", None)
-        self.names = state_names(model)
-        variables = variable_names(model)
-        self.params = tuple(getattr(model, "parameters", ()))
-        self.inputs = tuple(getattr(model, "inputs", ()))
-        self.facts = list(getattr(model, "facts", ()))
-        self.state = tuple(self.ops.int_var(name) for name in variables)
-        self.now = self.state + self.params
-        self.after_state = tuple(self.ops.int_var(name + "'") for name in variables)
-        self.after = self.after_state + self.params
-        steps = []
-        for action in model.actions:
-            guard = self.ops.to_bool(model.guard(self.state, action, self.ops))
-            if z3.is_false(z3.simplify(guard)):
-                continue  # an action this configuration never takes (e.g. a mutant's)
-            # (simplify() orders terms by creation number, which depends on what the
-            # process built before; only its verdict is used, so queries stay the same.)
-            nxt = tuple(model.update(self.state, action, self.ops))
-            steps.append(z3.And(guard, *(y.term == self.ops.int_term(v)
-                                         for y, v in zip(self.after_state, nxt))))
-        self.step = z3.Or(*steps)
-        # A proved inductive type invariant (bmc.inductive_type_invariant) holds in every
-        # reachable state, so restricting steps to states that satisfy it removes no run;
-        # it gives Spacer the variables' ranges, which it otherwise has to rediscover.
-        self.typed = z3.BoolVal(True)
-        if not self.params and inductive_type_invariant(model) is not None:
-            self.typed = self.ops.to_bool(model.type_ok(self.state, self.ops))
-        self.typed = z3.And(self.typed, *self.facts, *known)
-        self.init = tuple(int(v) for v in model.init())
-        self.init_terms = tuple(z3.IntVal(v) for v in self.init) + tuple(self.terms(self.params))
+        self.ops, self.names, self.params = base.ops, base.names, base.params
+        self.inputs, self.facts = base.inputs, list(base.facts)
+        self.state, self.now = base.state, base.now
+        self.after_state, self.after = base.after_state, base.after
+        self.step, self.init, self.init_terms = base.step, base.init, base.init_terms
+        self.typed = z3.And(base.typed, *self.facts, *known)
 
     def terms(self, state) -> list:
         return [x.term if hasattr(x, "term") else x for x in state]
@@ -127,6 +104,75 @@ class Encoding:
 
     def primed(self, formula) -> z3.BoolRef:
         return z3.substitute(formula, *zip(self.terms(self.state), self.terms(self.after_state)))
+
+
+@dataclass(frozen=True)
+class _Relation:
+    """What an Encoding takes from its model alone (`known` aside): built once per model."""
+
+    ops: object
+    names: tuple
+    params: tuple
+    inputs: tuple
+    facts: tuple
+    state: tuple
+    now: tuple
+    after_state: tuple
+    after: tuple
+    step: object
+    typed: object
+    init: tuple
+    init_terms: tuple
+
+
+# Each model's transition relation, built once: guards and updates rendered through Z3Ops
+# cost about 0.2 s per model, and a proof asks for an Encoding a dozen times (Houdini,
+# termination, each property, each Spacer attempt). The same terms rebuilt would be the
+# same Z3 terms (Z3 shares equal terms), so the queries are exactly the ones a fresh build
+# gives. Weak keys: a model's entry goes with the model.
+_RELATIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _relation(model) -> _Relation:
+    try:
+        return _RELATIONS[model]
+    except (KeyError, TypeError):
+        pass
+    make_ops = getattr(model, "symbolic_ops", None)
+    ops = make_ops() if make_ops is not None else Z3Ops("runs", None)
+    variables = variable_names(model)
+    params = tuple(getattr(model, "parameters", ()))
+    state = tuple(ops.int_var(name) for name in variables)
+    after_state = tuple(ops.int_var(name + "'") for name in variables)
+    steps = []
+    for action in model.actions:
+        guard = ops.to_bool(model.guard(state, action, ops))
+        if z3.is_false(z3.simplify(guard)):
+            continue  # an action this configuration never takes (e.g. a mutant's)
+        # (simplify() orders terms by creation number, which depends on what the
+        # process built before; only its verdict is used, so queries stay the same.)
+        nxt = tuple(model.update(state, action, ops))
+        steps.append(z3.And(guard, *(y.term == ops.int_term(v)
+                                     for y, v in zip(after_state, nxt))))
+    # A proved inductive type invariant (bmc.inductive_type_invariant) holds in every
+    # reachable state, so restricting steps to states that satisfy it removes no run;
+    # it gives Spacer the variables' ranges, which it otherwise has to rediscover.
+    typed = z3.BoolVal(True)
+    if not params and inductive_type_invariant(model) is not None:
+        typed = ops.to_bool(model.type_ok(state, ops))
+    init = tuple(int(v) for v in model.init())
+    relation = _Relation(
+        ops=ops, names=state_names(model), params=params,
+        inputs=tuple(getattr(model, "inputs", ())), facts=tuple(getattr(model, "facts", ())),
+        state=state, now=state + params, after_state=after_state, after=after_state + params,
+        step=z3.Or(*steps), typed=typed, init=init,
+        init_terms=tuple(z3.IntVal(v) for v in init)
+        + tuple(x.term if hasattr(x, "term") else x for x in params))
+    try:
+        _RELATIONS[model] = relation
+    except TypeError:  # a model that cannot be weakly referenced is built every time
+        pass
+    return relation
 
 
 def prove_safe(model, bad, timeout_s: float | None = None, known=()) -> SafetyResult:
