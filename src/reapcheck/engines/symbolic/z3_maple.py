@@ -752,7 +752,7 @@ def _canonical(query, tree: LayoutTree, n: int, timeout_s: float | None) -> Outc
 
 
 def bounded_check(walk: str, k: int, assume_below_top: bool = False,
-                  timeout_s: float | None = None) -> BoundedResult:
+                  timeout_s: float | None = None, proven: dict | None = None) -> BoundedResult:
     """Every layout of 1..k VMAs: the walk visits every VMA exactly once, in order.
 
     One query over the walk unrolled for k + 1 calls (after proving the order facts it
@@ -760,9 +760,20 @@ def bounded_check(walk: str, k: int, assume_below_top: bool = False,
     shrunk to the fewest VMAs, page-aligned when possible, then made canonical (see
     `_canonical`); its visit sequence is read from the Z3 model and checked against the
     explicit `maple.visits` on the decoded layout: a disagreement is an internal error.
+
+    `proven`: a dict shared by several calls, where the order facts' proof is kept. The
+    facts and their premises are those of LayoutTree(k) alone (every walk records the
+    same 128 at k = 8), so a proof made for one walk serves the others: it is reused only
+    for the same k and the same set of facts.
     """
     tree, calls, query = _claim_query(walk, k, assume_below_top)
-    facts, seconds, reason = tree.prove_facts(timeout_s)
+    key = (k, tuple(sorted(tree.order_facts)))
+    if proven is not None and key in proven:
+        facts, seconds, reason = proven[key]
+    else:
+        facts, seconds, reason = tree.prove_facts(timeout_s)
+        if proven is not None:
+            proven[key] = (facts, seconds, reason)
     if facts != "holds":
         return BoundedResult("unknown", seconds, reason)
     outcome = check(query, timeout_s, "QF_BV")
