@@ -79,7 +79,7 @@ def texts(draw):
     return text
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(texts())
 def test_fast_path_equals_line_by_line(text):
     assert outcome(parse_text, text) == outcome(line_by_line, text)
@@ -135,7 +135,7 @@ def kernel_texts(draw):
     return "\n".join(lines) + draw(st.sampled_from(["\n", "\n", ""]))
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(kernel_texts())
 def test_template_paths_equal_line_by_line(text):
     """The whole-file template path (when it answers), the per-VMA template loop and
