@@ -121,26 +121,35 @@ def test_any_layout_steps_are_the_concrete_steps(walk, flags, mrelease):
         after = [enc.ops.int_term(x) for x in par.update(enc.state, action, enc.ops)]
         rules.append((action, guard, after))
     props = [(p, enc.ops.to_bool(p.holds_in(par, enc.state, enc.ops))) for p in PROPERTIES]
+
+    def values(state, read):
+        """A Z3 model fixing the state, N, no_reapable and the flag a visit reads: each
+        term below is evaluated in it (every variable it reads is fixed)."""
+        solver = z3.Solver()
+        solver.add(*(x.term == value for x, value in zip(enc.state, state)),
+                   n == len(flags), none == int(not any(flags)), flag == read)
+        assert solver.check() == z3.sat
+        return solver.model()
+
     for state in _reachable(concrete, 150):
         v = dict(zip(VARIABLES, state))
+        models = {}
         # the properties too: a walker at a visit never leaves a state terminal, whatever
         # flag it reads, so any flag decides the at_terminal ones the same way
-        pins = [(x.term, z3.IntVal(value)) for x, value in zip(enc.state, state)]
-        pins += [(n, z3.IntVal(len(flags))), (none, z3.IntVal(int(not any(flags)))),
-                 (flag, z3.IntVal(0 if not any(flags) else 1))]
+        read = 0 if not any(flags) else 1
+        models[read] = values(state, read)
         for prop, holds in props:
-            assert z3.is_true(z3.simplify(z3.substitute(holds, *pins))) == \
+            assert z3.is_true(models[read].eval(holds)) == \
                 bool(prop.holds_in(concrete, state)), (prop.name, state)
         for action, guard, after in rules:
             prefix = {"reaper": "rp", "mrelease": "mr"}.get(action.actor)
-            visit = concrete.visiting(v, prefix)[1] if prefix else 0
-            pins = [(x.term, z3.IntVal(value)) for x, value in zip(enc.state, state)]
-            pins += [(n, z3.IntVal(len(flags))), (none, z3.IntVal(int(not any(flags)))),
-                     (flag, z3.IntVal(max(visit, 0)))]
-            enabled = z3.is_true(z3.simplify(z3.substitute(guard, *pins)))
+            read = max(concrete.visiting(v, prefix)[1] if prefix else 0, 0)
+            if read not in models:
+                models[read] = values(state, read)
+            enabled = z3.is_true(models[read].eval(guard))
             assert enabled == bool(concrete.guard(state, action)), (action, state)
             if enabled:
-                got = tuple(z3.simplify(z3.substitute(t, *pins)).as_long() for t in after)
+                got = tuple(models[read].eval(t).as_long() for t in after)
                 assert got == concrete.update(state, action), (action, state)
 
 
