@@ -147,15 +147,18 @@ def answer_case(path: str, order: str, granularity: str) -> dict:
             "peak_mib": peak_mib()}
 
 
+PYCACHE: str | None = None  # set by main(): in the run's temporary directory
+
+
 def child_env() -> dict:
     """The measured processes' environment: with bytecode cached, as an installed package
     has it. A machine that sets PYTHONDONTWRITEBYTECODE (this VM does) would otherwise
     compile every imported module in every process; the cache goes to a directory of
-    its own (PYTHONPYCACHEPREFIX), never into the source tree."""
+    its own (PYTHONPYCACHEPREFIX, removed with the run's files), never into the tree."""
     env = dict(os.environ)
     if env.pop("PYTHONDONTWRITEBYTECODE", None) and "PYTHONPYCACHEPREFIX" not in env:
-        env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(),
-                                                  "reapcheck-bench-pycache")
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE or os.path.join(tempfile.gettempdir(),
+                                                             "reapcheck-bench-pycache")
     return env
 
 
@@ -204,7 +207,9 @@ def main() -> int:
              "(best of 3)",
              ""]
     print("\n".join(lines), flush=True)
+    global PYCACHE
     with tempfile.TemporaryDirectory() as tmp:
+        PYCACHE = os.path.join(tmp, "pycache")
         files = child("write", tmp, "--seed", str(args.seed))
         live = {}  # name -> what real_smaps.capture() says about it
         reason = real_smaps.skip_reason()
