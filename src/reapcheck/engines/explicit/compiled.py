@@ -33,6 +33,7 @@ to the depth of the violations found, for shortest traces (see `check`).
 """
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from array import array
@@ -274,8 +275,18 @@ class Compiled:
         self.sources[location] = src
         scope = dict(namespace)
         scope.update(tables)
-        exec(compile(src, f"<reapcheck location {location}>", "exec"), scope)
+        exec(_code(src, location), scope)
         return scope["f"]
+
+
+@functools.lru_cache(maxsize=4096)
+def _code(src: str, location: int):
+    """The compiled code object of a location's source. The same source comes back for
+    each search of one model (a search under the reduction, then its shortest-trace search
+    without it) and across models that differ elsewhere (other seeded bugs, options), and
+    compile() is most of the cost of generating it; the names it binds (the search's sets
+    and lists, the tables) come from the scope it is run in, not from the code object."""
+    return compile(src, f"<reapcheck location {location}>", "exec")
 
 
 @dataclass
