@@ -11,7 +11,10 @@ distinct value once and makes the VMAs column by column; anything else (a line
 outside the template, a value to check further or reject) goes to `_parse`, which
 reads one VMA at a time: the template of the last VMA's keys, else _VMA_BLOCK, else
 runs of field lines, then one line at a time through `_Parser.line`, which gives the
-exact file:line error. Only the values of `KernelPageSize:`, `Rss:` and `VmFlags:`
+exact file:line error. `load` gives `_whole_file` an ASCII file's bytes, undecoded
+(the same patterns for bytes, \\s spelled out as str's ASCII whitespace; only distinct
+values, names and permissions are decoded): decoding 48 MB costs about as much again
+as reading it. Only the values of `KernelPageSize:`, `Rss:` and `VmFlags:`
 are used; other field lines are checked for shape only. Only "\\n" ends a line:
 seq_file_path() escapes nothing else.
 """
@@ -21,7 +24,7 @@ import os
 import re
 import stat
 from functools import lru_cache, partial
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 from dataclasses import replace
 from pathlib import Path
@@ -44,8 +47,21 @@ _HEADER = (r"([0-9a-fA-F]++)-([0-9a-fA-F]++)[^\S\n]++(\S++)"
 _OTHERS = f"(?:(?!KernelPageSize:|Rss:|VmFlags:){_FIELD})*+"
 _VMA_BLOCK = re.compile(_HEADER + "".join(
     f"{_OTHERS}(?:{key}:((?:[ \t][^\n]*+)?+)\n)?+" for key in _BLOCK_KEYS) + _OTHERS)
+# The same, for the bytes of an ASCII file (`load`): \s spelled out as the ASCII
+# characters str's \s matches, so that both read ASCII text alike.
+_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # str.isspace() below 128
+
+
+def _bytes_pattern(pattern: str) -> re.Pattern:
+    """`pattern` (a str pattern of this module) for bytes, matching ASCII alike."""
+    return re.compile(pattern.replace(r"[^\S\n]", r"[ \t\r\x0b\x0c\x1c-\x1f]")
+                      .replace(r"(\S++)", r"([^ \t\n\r\x0b\x0c\x1c-\x1f]++)").encode("ascii"))
+
+
+_VMA_BLOCK_BYTES = _bytes_pattern(_VMA_BLOCK.pattern)
 _READ_FIELD = re.compile(r"\n(VmFlags|Rss|KernelPageSize):([^\n]*+)")  # the values used
 _KEY_AT_LINE_START = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*+):", re.MULTILINE)
+_KEY_AT_LINE_START_BYTES = re.compile(rb"^([A-Za-z_][A-Za-z0-9_]*+):", re.MULTILINE)
 _TEMPLATE_KEYS_MAX = 64  # a VMA with more field lines makes no template
 _TEMPLATES_PER_FILE = 8  # key sets tried per file; the kernel prints one
 _FIELD_SLOT = {"VmFlags": "flags", "Rss": "rss", "KernelPageSize": "page_size"}  # Vma field
@@ -249,7 +265,9 @@ class _Template(NamedTuple):
     fields: tuple[tuple[int, str, int], ...]  # (line offset from the header, key, index
     # in _BLOCK_KEYS) of the _BLOCK_KEYS present, in line order
     lines: int  # lines of one match
-    tiling: re.Pattern  # `match`'s pattern or one line: findall covers any text
+    tiling: re.Pattern  # `match`'s pattern (but each key outside _BLOCK_KEYS with a
+    # value, as kernels print them: a few percent faster) or one line: findall covers
+    # any text; a VMA it does not cover goes to the line-by-line path
 
 
 @lru_cache(maxsize=16)
@@ -258,24 +276,37 @@ def _template(keys: tuple[str, ...]) -> _Template | None:
     the general path reports) or are too many."""
     if len(keys) > _TEMPLATE_KEYS_MAX or any(keys.count(key) > 1 for key in _BLOCK_KEYS):
         return None
-    parts, index = [_HEADER], {}
+    parts, index, tiles = [_HEADER], {}, [_HEADER]
     for key in keys:
         if key in _BLOCK_KEYS:
             index[key] = 4 + len(index)  # after the header's 4 groups
             parts.append(f"{key}:((?:[ \\t][^\\n]*+)?+)\\n")
+            tiles.append(parts[-1])
         else:
             parts.append(f"{key}:(?:[ \\t][^\\n]*+)?+\\n")
+            tiles.append(f"{key}:[ \\t][^\\n]*+\\n")  # a value: what kernels print
     pattern = "".join(parts)
     never = "((?!))?+"  # a group that never matches: the value of a key not in `keys`
     values = itemgetter(0, 1, 2, 3, *(index.get(key, 4 + len(index)) for key in _BLOCK_KEYS))
     fields = tuple(sorted((keys.index(key) + 1, key, _BLOCK_KEYS.index(key)) for key in index))
     return _Template(keys, re.compile(pattern + never).match, values, fields, len(keys) + 1,
-                     re.compile(f"(?:{pattern})|([^\\n]*+\\n?+)"))
+                     re.compile(f"(?:{''.join(tiles)})|([^\\n]*+\\n?+)"))
 
 
-def _keys_of(block: re.Match, text: str) -> tuple[str, ...]:
-    """The keys of the field lines of one _VMA_BLOCK match, in order."""
-    header_end = text.find("\n", block.start(), block.end()) + 1 or block.end()
+@lru_cache(maxsize=16)
+def _bytes_tiling(keys: tuple[str, ...]) -> re.Pattern:
+    """_template(keys).tiling for the bytes of an ASCII file."""
+    return _bytes_pattern(_template(keys).tiling.pattern)
+
+
+def _keys_of(block: re.Match, text: str | bytes) -> tuple[str, ...]:
+    """The keys of the field lines of one _VMA_BLOCK(_BYTES) match, in order."""
+    binary = isinstance(text, bytes)
+    header_end = text.find(b"\n" if binary else "\n", block.start(), block.end()) + 1 \
+        or block.end()
+    if binary:
+        return tuple(key.decode("ascii") for key in
+                     _KEY_AT_LINE_START_BYTES.findall(text, header_end, block.end()))
     return tuple(_KEY_AT_LINE_START.findall(text, header_end, block.end()))
 
 
@@ -286,24 +317,34 @@ def parse_text(text: str, path: str) -> Layout:
         return _parse(text, path) if layout is None else layout
 
 
-def _whole_file(text: str, path: str) -> Layout | None:
+def _whole_file(text: str | bytes, path: str) -> Layout | None:
     """The layout of a file whose every VMA has the first VMA's keys (what one kernel
     prints), read with one findall of that template, each distinct value checked once.
     None for anything else: a line the template does not cover, a value or header that
     the line-by-line path checks further or rejects; `_parse` then reads the file and
-    gives the first error by line. The VMAs are those `_parse` makes."""
-    first = _VMA_BLOCK.match(text)
+    gives the first error by line. The VMAs are those `_parse` makes.
+
+    `text` may also be the bytes of an ASCII file (`load`: no decoding of the whole
+    file; the patterns match ASCII bytes as they match the same text, and only the
+    distinct values, names and permissions are decoded)."""
+    binary = isinstance(text, bytes)
+    first = (_VMA_BLOCK_BYTES if binary else _VMA_BLOCK).match(text)
     made = None if first is None else _template(_keys_of(first, text))
     if made is None:
         return None
-    rows = made.tiling.findall(text)
+    rows = (_bytes_tiling(made.keys) if binary else made.tiling).findall(text)
     if rows and not rows[-1][0]:
         rows.pop()  # findall's empty match at the end of the text
     if not rows or any(map(itemgetter(-1), rows)):  # a line outside the template
         return None
     columns = list(zip(*rows))
     starts, ends, perms = columns[:3]
-    names = list(map(str.rstrip, columns[3]))
+    if binary:
+        perms, names = (_ascii(column) for column in (perms, columns[3]))
+        names = list(map(str.rstrip, names))
+        columns[4:] = map(_ascii, columns[4:])
+    else:
+        names = list(map(str.rstrip, columns[3]))
     if (max(map(len, starts)) > 16 or max(map(len, ends)) > 16
             or not _PERMS.issuperset(perms) or ROLLUP in names):
         return None
@@ -317,12 +358,19 @@ def _whole_file(text: str, path: str) -> Layout | None:
                                           partial(checker.kilobytes, "KernelPageSize")))
     except LayoutError:
         return None
-    vmas = list(map(_make_vma, map(int, starts, repeat(16)), map(int, ends, repeat(16)),
-                    perms, flags, names, range(1, len(rows) * made.lines + 1, made.lines),
-                    rss, page_size))
+    firsts, lasts = list(map(int, starts, repeat(16))), list(map(int, ends, repeat(16)))
+    vmas = list(map(_make_vma, firsts, lasts, perms, flags, names,
+                    range(1, len(rows) * made.lines + 1, made.lines), rss, page_size))
     if GATE_AREA in names:  # read and checked, not kept (docs/model.md §1)
-        vmas = [vma for vma, name in zip(vmas, names) if name != GATE_AREA]
-    return Layout.checked(path, vmas) if vmas else None
+        kept = [name != GATE_AREA for name in names]
+        vmas, firsts, lasts = (list(compress(column, kept)) for column in (vmas, firsts, lasts))
+    return Layout.checked(path, vmas, bounds=(firsts, lasts)) if vmas else None
+
+
+def _ascii(values) -> list[str]:
+    """ASCII bytes values as str, each distinct one decoded once."""
+    known = {value: value.decode("ascii") for value in set(values)}
+    return list(map(known.__getitem__, values))
 
 
 def _decoded(values, decode):
@@ -392,12 +440,17 @@ def _parse(text: str, path: str) -> Layout:
 
 
 def read_text(path: str | Path, name: str) -> str:
-    """A layout file's text; errors are LayoutErrors naming `name`.
+    """A layout file's text; errors are LayoutErrors naming `name` (see read_bytes).
+    Bytes that are not UTF-8 (the kernel prints file names as they are) decode with
+    surrogateescape, so names survive and can be written back byte for byte."""
+    return read_bytes(path, name).decode("utf-8", "surrogateescape")
+
+
+def read_bytes(path: str | Path, name: str) -> bytes:
+    """A layout file's bytes; errors are LayoutErrors naming `name`.
 
     Only regular files are read (every /proc/PID/maps and smaps is one): a FIFO, device
     or directory is refused before any read, so a FIFO without a writer cannot hang.
-    Bytes that are not UTF-8 (the kernel prints file names as they are) decode with
-    surrogateescape, so names survive and can be written back byte for byte.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -415,13 +468,19 @@ def read_text(path: str | Path, name: str) -> str:
         raise LayoutError(name, None, f"cannot read: {err.strerror or err}") from None
     finally:
         os.close(fd)
-    return data.decode("utf-8", "surrogateescape")
+    return data
 
 
 def load(path: str | Path, shown_as: str | None = None) -> Layout:
     """Read a layout file; errors name `shown_as` (default: the path as given)."""
     name = shown_as or str(path)
-    return parse_text(read_text(path, name), name)
+    data = read_bytes(path, name)
+    if data.isascii():  # what the kernel prints but for file names: read as bytes
+        with cyclic_gc_paused():
+            layout = _whole_file(data, name)
+        if layout is not None:
+            return layout
+    return parse_text(data.decode("utf-8", "surrogateescape"), name)
 
 
 def header_line(start: int, end: int, perms: str, rest: str, name: str) -> str:

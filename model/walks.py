@@ -9,7 +9,8 @@ split PTE lock zap_pte_range() takes (docs/kernel.md §7).
 from __future__ import annotations
 
 from bisect import bisect_right
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add, rshift, sub
 from dataclasses import dataclass
 
 from .layout import DEFAULT_PMD_SHIFT, Layout
@@ -66,11 +67,14 @@ class Walk:
     def __init__(self, layout: Layout, vmas: list[int], config: WalkConfig):
         self.vmas = tuple(vmas)
         self.ptl = config.granularity == "ptl"
-        if self.ptl:  # Vma.ptl_pages, written out: one pass per field over 65,530 VMAs
-            shift, of = config.pmd_shift, [layout.vmas[i] for i in self.vmas]
-            self.first = tuple([vma.start >> shift for vma in of])
-            self.sizes = tuple([((vma.end - 1) >> shift) - first + 1
-                                for vma, first in zip(of, self.first)])
+        if self.ptl:  # Vma.ptl_pages, at C speed: maps over the layout's bounds
+            shift, (starts, ends) = config.pmd_shift, layout.bounds
+            if self.vmas != tuple(range(len(starts))):  # not every VMA in address order
+                starts, ends = (list(map(column.__getitem__, self.vmas))
+                                for column in (starts, ends))
+            lasts = map(rshift, map(sub, ends, repeat(1)), repeat(shift))
+            self.first = tuple(map(rshift, starts, repeat(shift)))
+            self.sizes = tuple(map(add, map(sub, lasts, self.first), repeat(1)))
         else:
             self.first = self.vmas
             self.sizes = (1,) * len(self.vmas)

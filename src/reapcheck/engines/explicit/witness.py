@@ -21,6 +21,9 @@ the offsets of its collision steps as arithmetic progressions.
 """
 from __future__ import annotations
 
+from itertools import chain
+from operator import add, itemgetter, sub
+
 from ...model.walk_product import Action, WalkProduct
 from ...properties.collisions import is_collision
 from .schedule import IllegalStep, Step
@@ -30,6 +33,7 @@ NO_HITS = ()  # an entry without a collision step
 # An entry whose first step is its one collision (most runs of a lockstep staircase),
 # shared rather than made 200,000 times: hits lists are never changed once yielded.
 HIT_AT_START = [(0, 0, 1)]
+HIT_AT_ENTER = [(1, 0, 1)]  # a vma run's one collision at its first enter (lockstep)
 # Internal entries: ("step", actor, verb, vma, ptl) | ("run", actor, vma, p, q)
 #                   | ("both", vma, p, q) | ("vrun", actor, first item, last item)
 
@@ -105,11 +109,15 @@ def checked_stair(model: WalkProduct, stair) -> list:
     collides at each exit_mmap lock, and once more iff exit_mmap's next key is q.
     """
     if not model.exclusive:
-        return list(_checked_vma_stair(model, stair))
+        return _checked_vma_stair(model, stair)
     walks = model.items
     vmas, firsts = [w.vmas for w in walks], [w.first for w in walks]
     offsets, sizes, totals = [w.offsets for w in walks], [w.sizes for w in walks], [w.total for w in walks]
-    columns = tuple(zip(vmas, firsts, offsets, sizes))  # per actor
+    # per actor and segment: key - item index (the key of item i is i + delta), and
+    # the item index after the segment's last
+    deltas = [list(map(sub, w.first, w.offsets)) for w in walks]
+    ends = [list(map(add, w.offsets, w.sizes)) for w in walks]
+    columns = tuple(zip(vmas, deltas, ends))  # per actor
     seg, pos = [0, 0], [0, 0]  # each actor's next item and the segment holding it
 
     def key(who):
@@ -128,30 +136,27 @@ def checked_stair(model: WalkProduct, stair) -> list:
         if kind != DIAGONAL:
             who, other = kind, 1 - kind
             j = pos[other]  # the other stays put for the whole run; -1: it is done
-            y = (firsts[other][seg[other]] + j - offsets[other][seg[other]]
-                 if j < totals[other] else -1)
-            run_vmas, run_firsts, run_offsets, run_sizes = columns[who]
+            y = j + deltas[other][seg[other]] if j < totals[other] else -1
+            run_vmas, run_deltas, run_ends = columns[who]
             s, i = seg[who], pos[who]
-            while count:  # one run per VMA (key() and advance() inlined: the hot loop)
-                off = i - run_offsets[s]
-                room = run_sizes[s] - off
-                p = run_firsts[s] + off
-                if count < room:
-                    take = count
-                    q = p + take - 1
-                    append((("run", who, run_vmas[s], p, q), 2 * take,
+            stop = i + count
+            while i != stop:  # one run per VMA (key() and advance() inlined: the hot loop)
+                delta, end = run_deltas[s], run_ends[s]
+                p = i + delta
+                if stop < end:
+                    q = stop - 1 + delta
+                    append((("run", who, run_vmas[s], p, q), 2 * (stop - i),
                             NO_HITS if not p <= y <= q else
                             HIT_AT_START if y == p else [(2 * (y - p), 0, 1)]))
-                    i += take
+                    i = stop
                     break
                 # up to this VMA's last page table: the next run is in the next VMA
-                q = p + room - 1
-                append((("run", who, run_vmas[s], p, q), 2 * room,
+                q = end - 1 + delta
+                append((("run", who, run_vmas[s], p, q), 2 * (end - i),
                         NO_HITS if not p <= y <= q else
                         HIT_AT_START if y == p else [(2 * (y - p), 0, 1)]))
                 s += 1
-                i += room
-                count -= room
+                i = end
             seg[who], pos[who] = s, i
             continue
         while count:
@@ -179,40 +184,45 @@ def checked_stair(model: WalkProduct, stair) -> list:
     return out
 
 
-def _checked_vma_stair(model, stair):
+def _checked_vma_stair(model, stair) -> list:
     """checked_stair at granularity vma: both enter their first VMA, then each run
     leaves and enters; entering item t collides iff the other is inside the same VMA
-    (_check_vrun), found with one dict lookup per run."""
+    (_check_vrun), found with one dict lookup per run (the loop written out: one
+    iteration per run, the hot loop of a lockstep staircase)."""
     vmas = [w.vmas for w in model.items]
     totals = [len(v) for v in vmas]
     index_of = [{vma: t for t, vma in enumerate(v)} for v in vmas]
+    out = []
+    append = out.append
     if totals[0]:
-        yield ("step", 0, 0, vmas[0][0], None), 1, NO_HITS
+        append((("step", 0, 0, vmas[0][0], None), 1, NO_HITS))
     if totals[1]:
         hit = totals[0] and vmas[0][0] == vmas[1][0]
-        yield ("step", 1, 0, vmas[1][0], None), 1, [(0, 0, 1)] if hit else NO_HITS
+        append((("step", 1, 0, vmas[1][0], None), 1, [(0, 0, 1)] if hit else NO_HITS))
     pos = [0, 0]  # the item each actor is inside (== total: done)
-    for kind, count in stair:
-        if kind == DIAGONAL:  # alternate single moves
-            for _ in range(count):
-                yield _vma_run(vmas, totals, index_of, pos, 0, 1)
-                yield _vma_run(vmas, totals, index_of, pos, 1, 1)
-        else:
-            yield _vma_run(vmas, totals, index_of, pos, kind, count)
+    moves = stair  # (who, take) of each run; a diagonal alternates single moves
+    if DIAGONAL in map(itemgetter(0), stair):
+        moves = []
+        for run in stair:
+            if run[0] == DIAGONAL:
+                moves.extend(((0, 1), (1, 1)) * run[1])
+            else:
+                moves.append(run)
+    for who, take in moves:  # _vma_run, inlined
+        other = 1 - who
+        i = pos[who]
+        j = i + take - 1
+        o = pos[other]
+        hits = NO_HITS
+        if o < totals[other]:
+            t = index_of[who].get(vmas[other][o])
+            if t is not None and i < t <= j + 1:
+                hits = HIT_AT_ENTER if t == i + 1 else [(2 * (t - i) - 1, 0, 1)]
+        pos[who] = j + 1
+        append((("vrun", who, i, j), 2 * take - (j + 1 == totals[who]), hits))
     if pos != totals:
         raise IllegalStep(0, f"the staircase ends at items {pos}, not {totals}")
-
-
-def _vma_run(vmas, totals, index_of, pos, who, take):
-    i, j = pos[who], pos[who] + take - 1
-    other = pos[1 - who]
-    hits = NO_HITS
-    if other < totals[1 - who]:
-        t = index_of[who].get(vmas[1 - who][other])
-        if t is not None and i < t <= j + 1:
-            hits = [(2 * (t - i) - 1, 0, 1)]
-    pos[who] = j + 1
-    return ("vrun", who, i, j), 2 * take - (j + 1 == totals[who]), hits
+    return out
 
 
 def entries_from_actions(model: WalkProduct, actions):
@@ -419,12 +429,9 @@ def _check_vrun(model, state, entry, at, index_of):
 
 
 def count(checked) -> int:
-    """Total collisions of checked entries."""
-    total = 0
-    for _, _, hits in checked:
-        for _, _, n in hits:
-            total += n
-    return total
+    """Total collisions of checked entries (the counts of their hits' progressions,
+    summed at C speed)."""
+    return sum(map(itemgetter(2), chain.from_iterable(map(itemgetter(2), checked))))
 
 
 def collision_steps(checked, limit: int) -> list[int]:
