@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from bisect import bisect_right
-from itertools import groupby
+from itertools import compress, groupby, repeat
+from operator import add, gt, sub
 
 from ...model.walk_product import WalkProduct
 from ...model.walks import Walk
@@ -406,16 +407,20 @@ def state_space_size(model: WalkProduct) -> tuple[int, int]:
     if model.exclusive:
         exits, reapers = model.items
         exit_count = Counter(exits.first)  # key at a segment end -> exit_mmap items
-        exit_count.update([first + size - 1 for first, size in zip(exits.first, exits.sizes)
-                           if size > 1])
-        lasts = [first + size - 1 for first, size in zip(reapers.first, reapers.sizes)
-                 if size > 1]
+        exit_count.update(_last_keys(exits))
+        # interiors: the sum of size - 2 over sizes > 1 (every size is at least 1)
+        interiors = reapers.total - 2 * len(reapers.sizes) + reapers.sizes.count(1)
         forbidden = (sum(map(exit_count.__getitem__, reapers.first))
-                     + sum(map(exit_count.__getitem__, lasts))
-                     + sum(size - 2 for size in reapers.sizes if size > 1))
+                     + sum(map(exit_count.__getitem__, _last_keys(reapers))) + interiors)
         states -= forbidden
         transitions -= 4 * forbidden
     return states, transitions
+
+
+def _last_keys(walk: Walk):
+    """The last key of each segment of more than one key (at C speed)."""
+    lasts = map(add, walk.first, map(sub, walk.sizes, repeat(1)))
+    return compress(lasts, map(gt, walk.sizes, repeat(1)))
 
 
 PER_ITEM_LIMIT = 20_000_000  # items the per-item algorithm may hold (about 1 GiB)
