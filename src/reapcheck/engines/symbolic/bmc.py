@@ -21,6 +21,10 @@ bound is *complete* when no run is longer, i.e. no stutter-free run of D steps h
 action enabled at its end (proved with the solver, not assumed). Stutter steps come
 last (``Stutter@t`` implies ``Stutter@t+1``): moving an idle step to the end of a run
 changes neither its final state nor its weight, and spares the solver the copies.
+Each action's step, and each predicate asked of a state, is rendered through the
+model's code once, on template constants ``x@template`` (``x@template+1`` after the
+step), and copied to each time step with z3.substitute: the same terms as a rendering
+at every step, for far less Python (see Unrolling).
 find_violation deepens one step at a time and forbids stutter: it checks the states
 reached in exactly t steps at depth t.
 
@@ -56,6 +60,7 @@ import time
 from dataclasses import dataclass
 
 import z3
+from z3.z3 import _to_expr_ref
 
 from ...model.ops import CONCRETE
 from . import intervals
@@ -198,6 +203,11 @@ class Unrolling:
     `invariant`, if given, is asserted of every state: pass only a proved invariant
     (see `inductive_type_invariant`); it adds no behaviour, it only helps the solver.
     `stutter`: ``"end"`` (idle steps only after the last action) or ``"never"``.
+
+    The model's code runs once per action step, predicate (`at`) and weight
+    (`step_weight`), on the template state; each time step is an instance of that
+    rendering by z3.substitute, with the exactness conditions (Z3Ops.exact) it recorded
+    added to `ops.exact` on every use, as a rendering there would add them.
     """
 
     def __init__(self, model, ops: Z3Ops, invariant=None, stutter: str = "end"):
@@ -218,6 +228,15 @@ class Unrolling:
         self.constraints = [x.term == ops.term(v)
                             for x, v in zip(self.states[0], model.init(), strict=True)]
         self._enabled: dict[int, object] = {}  # time -> Or of the guards there (built once)
+        # Templates: the model rendered once on `now` -> `after` (template constants, never
+        # given to a solver), each time step then an instance by z3.substitute.
+        self._now = self._state("template")
+        self._after = self._state("template+1")
+        self._template_picks = [z3.Bool(f"{label}@template") for label in self.labels]
+        self._steps: dict[int, tuple] = {}  # action index -> template of its step constraint
+        self._predicates: dict = {}  # predicate -> template of at(predicate, t)
+        self._weights: dict = {}  # weight -> template of step_weight's term
+        self._substitutions: dict[tuple, _Substitution] = {}  # (kind, t) -> built once
         self._assume_invariant(0)
 
     def _assume_invariant(self, t: int) -> None:
@@ -235,7 +254,89 @@ class Unrolling:
 
     def at(self, predicate, t: int):
         """z3 Bool: predicate(model, state at t, ops)."""
-        return self.ops.to_bool(predicate(self.model, self.states[t], self.ops))
+        def render():
+            return self.ops.to_bool(predicate(self.model, self._now, self.ops))
+        return self._instance(self._template(self._predicates, predicate, render),
+                              self._substitution("state", t))
+
+    # -- templates ------------------------------------------------------------------------
+    #
+    # Rendering the model's Python code (guards, updates, predicates) is the costly part
+    # of an unrolling, and it gives the same terms at every time step up to the names of
+    # the state constants. So each is rendered once, on the template state `x@template`
+    # (and `x@template+1` after a step), and every time step gets z3.substitute's copy
+    # with `x@t` (and `x@t+1`): the very terms a rendering on `x@t` would build (Z3 shares
+    # equal terms, and substitution rebuilds without simplifying), and the same tables,
+    # so the solver sees the same constraints. The exactness conditions a rendering
+    # records (Z3Ops.exact) are kept with its template and added, instantiated, to
+    # `ops.exact` at each use, in the order and number a rendering at each use would.
+
+    def _template(self, cache: dict, key, render):
+        """render() on the template state, with the exactness conditions it recorded
+        (see _render), cached under key (rendered anew each time for an unhashable key)."""
+        try:
+            found = cache.get(key)
+        except TypeError:
+            return self._render(render)
+        if found is None:
+            found = cache[key] = self._render(render)
+        return found
+
+    def _render(self, render):
+        """(term, conditions): a Bool term's exactness conditions ride along as further
+        arguments of an And (one substitution for all), conditions then their number;
+        other terms come with the tuple of conditions."""
+        exact = self.ops.exact
+        mark = len(exact)
+        try:
+            term = render()
+            recorded = tuple(exact[mark:])
+        finally:
+            del exact[mark:]
+        if recorded and z3.is_bool(term):
+            return z3.And(term, *recorded), len(recorded)
+        return term, recorded
+
+    def _substitution(self, kind: str, t: int) -> "_Substitution":
+        """The state at time t for the template state (kind "state"); for "step" also
+        the state at t + 1 for the one after, and the step's Bools for the template's."""
+        found = self._substitutions.get((kind, t))
+        if found is None:
+            pairs = [(x.term, y.term) for x, y in zip(self._now, self.states[t])]
+            if kind == "step":
+                pairs += [(x.term, y.term) for x, y in zip(self._after, self.states[t + 1])]
+                pairs += list(zip(self._template_picks, self.choices[t]))
+            found = self._substitutions[(kind, t)] = _Substitution(pairs)
+        return found
+
+    def _instance(self, template, substitution: "_Substitution"):
+        """The template's term at the substitution's time; its exactness conditions there
+        are added to ops.exact."""
+        packed, recorded = template
+        term = substitution(packed)
+        if not recorded:
+            return term
+        if isinstance(recorded, tuple):
+            self.ops.exact.extend(substitution(e) for e in recorded)
+            return term
+        parts = term.children()
+        self.ops.exact.extend(parts[1:])
+        return parts[0]
+
+    def _step(self, index: int):
+        """Template of action `index`'s step: pick -> guard and after == update(now)."""
+        model, ops, now = self.model, self.ops, self._now
+        action = self.actions[index]
+
+        def render():
+            nxt = tuple(model.update(now, action, ops))
+            if len(nxt) != len(now):
+                raise ValueError(f"update of {action.name} gives {len(nxt)} entries, "
+                                 f"not {len(now)}")
+            return z3.Implies(self._template_picks[index], z3.And(
+                ops.to_bool(model.guard(now, action, ops)),
+                *(x.term == ops.int_term(v) for x, v in zip(self._after, nxt))))
+        return self._template(self._steps, index, render)
 
     @property
     def depth(self) -> int:
@@ -243,22 +344,15 @@ class Unrolling:
 
     def extend(self) -> None:
         """Unroll one more step."""
-        model, ops = self.model, self.ops
         t = self.depth
         now = self.states[t]
         after = self._state(t + 1)
         self.states.append(after)
-        picks = []
-        for action, label in zip(self.actions, self.labels):
-            pick = z3.Bool(f"{label}@{t}")
-            nxt = tuple(model.update(now, action, ops))
-            if len(nxt) != len(now):
-                raise ValueError(f"update of {action.name} gives {len(nxt)} entries, "
-                                 f"not {len(now)}")
-            self.constraints.append(z3.Implies(pick, z3.And(
-                ops.to_bool(model.guard(now, action, ops)),
-                *(x.term == ops.int_term(v) for x, v in zip(after, nxt)))))
-            picks.append(pick)
+        picks = [z3.Bool(f"{label}@{t}") for label in self.labels]
+        self.choices.append(picks)
+        step = self._substitution("step", t)
+        for index in range(len(self.actions)):
+            self.constraints.append(self._instance(self._step(index), step))
         idle = z3.Bool(f"{self.stutter}@{t}")
         finished = z3.Or(self.at(_done, t), z3.Not(self.enabled(t)))
         self.constraints.append(z3.Implies(idle, z3.And(
@@ -269,7 +363,6 @@ class Unrolling:
             self.constraints.append(z3.Not(idle))
         elif t > 0:
             self.constraints.append(z3.Implies(self.choices[t - 1][-1], idle))
-        self.choices.append(picks)
         self._assume_invariant(t + 1)
 
     def running(self, t: int):
@@ -287,7 +380,10 @@ class Unrolling:
         """The weight of step t (0 for a stutter step): (Int term, Bool term or None).
 
         A bool-valued weight also gives its Bool, for pseudo-boolean constraints."""
-        w = self.ops.term(weight(self.model, self.states[t], self.states[t + 1], self.ops))
+        def render():
+            return self.ops.term(weight(self.model, self._now, self._after, self.ops))
+        w = self._instance(self._template(self._weights, weight, render),
+                           self._substitution("step", t))
         idle = self.choices[t][-1]
         if z3.is_bool(w):
             counts = z3.And(z3.Not(idle), w)
@@ -318,6 +414,22 @@ class Unrolling:
     def inexact(self):
         """z3 Bool: some operation built so far left the bit-vector range."""
         return z3.Or(*(z3.Not(e) for e in self.ops.exact)) if self.ops.exact else z3.BoolVal(False)
+
+
+class _Substitution:
+    """z3.substitute with fixed pairs, the C arrays built once: the z3 wrapper would
+    check every pair's sorts on every call (equal here by construction), which costs
+    more than the substitution itself."""
+
+    def __init__(self, pairs):
+        self.pairs = pairs  # keeps the terms alive while the arrays point at them
+        self.sources = (z3.Ast * len(pairs))(*(a.as_ast() for a, _ in pairs))
+        self.targets = (z3.Ast * len(pairs))(*(b.as_ast() for _, b in pairs))
+
+    def __call__(self, term):
+        ctx = term.ctx
+        return _to_expr_ref(z3.Z3_substitute(ctx.ref(), term.as_ast(), len(self.pairs),
+                                             self.sources, self.targets), ctx)
 
 
 def _type_ok(model, state, ops):
