@@ -22,7 +22,7 @@ the offsets of its collision steps as arithmetic progressions.
 from __future__ import annotations
 
 from itertools import chain
-from operator import add, itemgetter, sub
+from operator import itemgetter
 
 from ...model.walk_product import Action, WalkProduct
 from ...properties.collisions import is_collision
@@ -113,11 +113,7 @@ def checked_stair(model: WalkProduct, stair) -> list:
     walks = model.items
     vmas, firsts = [w.vmas for w in walks], [w.first for w in walks]
     offsets, sizes, totals = [w.offsets for w in walks], [w.sizes for w in walks], [w.total for w in walks]
-    # per actor and segment: key - item index (the key of item i is i + delta), and
-    # the item index after the segment's last
-    deltas = [list(map(sub, w.first, w.offsets)) for w in walks]
-    ends = [list(map(add, w.offsets, w.sizes)) for w in walks]
-    columns = tuple(zip(vmas, deltas, ends))  # per actor
+    columns = tuple(zip(vmas, firsts, offsets, sizes))  # per actor
     seg, pos = [0, 0], [0, 0]  # each actor's next item and the segment holding it
 
     def key(who):
@@ -136,27 +132,30 @@ def checked_stair(model: WalkProduct, stair) -> list:
         if kind != DIAGONAL:
             who, other = kind, 1 - kind
             j = pos[other]  # the other stays put for the whole run; -1: it is done
-            y = j + deltas[other][seg[other]] if j < totals[other] else -1
-            run_vmas, run_deltas, run_ends = columns[who]
+            y = (firsts[other][seg[other]] + j - offsets[other][seg[other]]
+                 if j < totals[other] else -1)
+            run_vmas, run_firsts, run_offsets, run_sizes = columns[who]
             s, i = seg[who], pos[who]
-            stop = i + count
-            while i != stop:  # one run per VMA (key() and advance() inlined: the hot loop)
-                delta, end = run_deltas[s], run_ends[s]
-                p = i + delta
-                if stop < end:
-                    q = stop - 1 + delta
-                    append((("run", who, run_vmas[s], p, q), 2 * (stop - i),
+            while count:  # one run per VMA (key() and advance() inlined: the hot loop)
+                off = i - run_offsets[s]
+                room = run_sizes[s] - off
+                p = run_firsts[s] + off
+                if count < room:
+                    take = count
+                    q = p + take - 1
+                    append((("run", who, run_vmas[s], p, q), 2 * take,
                             NO_HITS if not p <= y <= q else
                             HIT_AT_START if y == p else [(2 * (y - p), 0, 1)]))
-                    i = stop
+                    i += take
                     break
                 # up to this VMA's last page table: the next run is in the next VMA
-                q = end - 1 + delta
-                append((("run", who, run_vmas[s], p, q), 2 * (end - i),
+                q = p + room - 1
+                append((("run", who, run_vmas[s], p, q), 2 * room,
                         NO_HITS if not p <= y <= q else
                         HIT_AT_START if y == p else [(2 * (y - p), 0, 1)]))
                 s += 1
-                i = end
+                i += room
+                count -= room
             seg[who], pos[who] = s, i
             continue
         while count:
