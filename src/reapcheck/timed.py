@@ -35,7 +35,7 @@ import bisect
 import copy
 import gc
 from array import array
-from itertools import accumulate
+from itertools import accumulate, chain, repeat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -128,29 +128,30 @@ def _item_builder(layout: Layout, shift: int, resident: float):
             tables.add(r.stop - 1)
 
     def items(walk) -> Items:
-        key, raw, ident = _ints(), _ints(), _ints()
-        seg_vma, seg_off, seg_pages, seg_locked = [], [], [], []
-        for vma in walk.vmas:
-            r = spans[vma]
-            n = len(r)
-            seg_vma.append(vma)
-            seg_off.append(len(key))
-            seg_pages.append(pages[vma] / n)
-            raw.extend(r)
-            ident.extend(range(base[vma], base[vma] + n))
+        vmas = walk.vmas
+        rs = [spans[vma] for vma in vmas]
+        sizes = [len(r) for r in rs]
+        raw = _ints(chain.from_iterable(rs))
+        ident = _ints(chain.from_iterable(range(base[vma], base[vma] + n)
+                                          for vma, n in zip(vmas, sizes)))
+        seg_off = list(accumulate(sizes, initial=0))
+        seg_pages = [pages[vma] / n for vma, n in zip(vmas, sizes)]
+        key = _ints(raw)
+        seg_locked = []
+        for s, (vma, r, n) in enumerate(zip(vmas, rs, sizes)):
             if pages[vma] > 0:
-                key.extend(r)
                 seg_locked.append(True)
-            else:  # a VMA's inner page tables are its own: only its first and last can
-                keys = _ints([-1]) * n  # exist, through another VMA's pages
-                for end in {0, n - 1}:
-                    if r[end] in tables:
-                        keys[end] = r[end]
-                key.extend(keys)
-                seg_locked.append(min(keys) >= 0)
-        seg_off.append(len(key))
-        return Items(key, raw, ident, seg_vma, seg_off, seg_pages, seg_locked,
-                     ascending=walk.vmas == tuple(sorted(walk.vmas)))
+                continue
+            # a VMA's inner page tables are its own: only its first and last can exist,
+            # through another VMA's pages
+            keys = _ints([-1]) * n
+            for end in {0, n - 1}:
+                if r[end] in tables:
+                    keys[end] = r[end]
+            key[seg_off[s]:seg_off[s + 1]] = keys
+            seg_locked.append(min(keys) >= 0)
+        return Items(key, raw, ident, list(vmas), seg_off, seg_pages, seg_locked,
+                     ascending=vmas == tuple(sorted(vmas)))
 
     return items
 
@@ -161,17 +162,18 @@ def item_costs(items: Items, costs: WalkerCosts) -> tuple[list[int], list[int]]:
     ns for one with a page table (so that a held lock is held for some time)."""
     ci, cp = costs.c_item_us * NS_PER_US, costs.c_page_us * NS_PER_US
     empt_ns = max(1, round(ci))
-    full, empt = _ints(), _ints()
-    off = items.seg_off
+    off, key = items.seg_off, items.key
+    full_rows, empt_rows = [], []
     for s, (p, locked) in enumerate(zip(items.seg_pages, items.seg_locked)):
         n = off[s + 1] - off[s]
         if locked:
-            full.extend(_ints([max(1, round(ci + cp * p))]) * n)
-            empt.extend(_ints([empt_ns]) * n)
+            full_rows.append(repeat(max(1, round(ci + cp * p)), n))
+            empt_rows.append(repeat(empt_ns, n))
         else:  # no resident page: its existing page tables cost c_item, the others nothing
-            row = _ints(empt_ns if k >= 0 else 0 for k in items.key[off[s]:off[s + 1]])
-            full.extend(row)
-            empt.extend(row)
+            row = [empt_ns if k >= 0 else 0 for k in key[off[s]:off[s + 1]]]
+            full_rows.append(row)
+            empt_rows.append(row)
+    full, empt = _ints(chain.from_iterable(full_rows)), _ints(chain.from_iterable(empt_rows))
     return full, empt
 
 
@@ -278,31 +280,24 @@ class _Walker:
         self.seg_off = items.seg_off
         self.ascending = items.ascending
         off = items.seg_off
-        self.seg = _ints()  # each item's segment
-        for s in range(len(off) - 1):
-            self.seg.extend(_ints([s]) * (off[s + 1] - off[s]))
+        self.seg = _ints(chain.from_iterable(  # each item's segment
+            map(repeat, range(len(off) - 1), (b - a for a, b in zip(off, off[1:])))))
 
     def link(self, other: "_Walker") -> None:
         """Where each item is in the other walk (POS, -1 when absent), prefix sums, and
         per-segment bounds of the other walk's segment index (sparse tables)."""
         where = {vma: s for s, vma in enumerate(other.items.seg_vma)}
         self.seg_other = [where.get(vma, -1) for vma in self.items.seg_vma]
-        pos = _ints()
-        for s, so in enumerate(self.seg_other):
-            size = self.seg_off[s + 1] - self.seg_off[s]
-            if so < 0:
-                pos.extend(_ints([-1]) * size)
-            else:
-                start = other.seg_off[so]
-                pos.extend(range(start, start + size))
-        self.pos = pos
-        full, empt, off = self.full, self.empt, self.seg_off
+        off = self.seg_off
+        sizes = [b - a for a, b in zip(off, off[1:])]
+        self.pos = pos = _ints(chain.from_iterable(
+            repeat(-1, size) if so < 0 else range(other.seg_off[so], other.seg_off[so] + size)
+            for so, size in zip(self.seg_other, sizes)))
+        full, empt = self.full, self.empt
         # prefix sums of the costs: every item full; the items the other walk has emptied
         self.pf = _ints(accumulate(full, initial=0))
-        mixed = _ints()
-        for s, so in enumerate(self.seg_other):
-            mixed.extend((empt if so >= 0 else full)[off[s]:off[s + 1]])
-        self.pm = _ints(accumulate(mixed, initial=0))
+        self.pm = _ints(accumulate((e if at >= 0 else f for f, e, at in zip(full, empt, pos)),
+                                   initial=0))
         self.seg_locked = self.items.seg_locked
         # The other walk's segment index is monotone over this walk's segments (both walks
         # list VMAs in address order, up or down), so its bounds over a range of segments
