@@ -81,6 +81,20 @@ def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
     return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
+_COMPRESSED = re.compile("\x1f\udc8b|BZh[1-9]1AY&SY|\udcfd7zXZ|\\(\udcb5/\udcfd")  # gzip bzip2 xz zstd
+_NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1f\x7f\udc80-\udcff]")  # controls, undecodable bytes
+
+
+def _looks_binary(line: str) -> bool:
+    """Whether a line that is no maps/smaps line is binary data rather than text: a NUL,
+    a compressor's magic at its start, or a quarter or more of its characters control
+    characters or bytes that are not UTF-8 (surrogate escapes). A stray byte or two in
+    a line of text (b"\\xff\\xfe1000-2000 ...") stays "not a maps/smaps line"."""
+    if "\x00" in line or _COMPRESSED.match(line):
+        return True
+    return len(_NOT_TEXT.findall(line)) * 4 >= max(1, len(line))
+
+
 def _is_hex(text: str) -> bool:
     return bool(text) and not text.strip(_HEX)
 
@@ -170,7 +184,11 @@ class _Parser:
         key, colon, rest = line.partition(":")
         if not (colon and key.isascii() and key.isidentifier()
                 and (not rest or rest[0].isspace())):
-            raise self.error(lineno, f"not a maps/smaps line: {line[:60]!r}")
+            if _looks_binary(raw):
+                raise self.error(lineno, "binary file, not text (a layout is the text of "
+                                 "/proc/PID/maps or smaps; a compressed capture must be "
+                                 "decompressed first)")
+            raise self.error(lineno, f"not a maps/smaps line: {quote(line)}")
         self.field(key, rest, lineno)
 
     def header(self, start: str, end: str, perms: str, name: str, lineno: int) -> None:

@@ -400,3 +400,40 @@ def test_maps_shared_rule_unknown_value_is_refused():
     layout = parse_text(SHARED_KINDS_MAPS, "x.maps")
     with pytest.raises(ValueError, match="maps_shared_rule"):
         layout.with_maps_shared_rule("shared")
+
+
+def test_not_a_maps_line_is_quoted_to_40_characters():
+    """README and docs/model.md §6: a bad value is quoted to 40 characters, with its length."""
+    with pytest.raises(LayoutError) as info:
+        parse_text("1000-2000 rw-p 00000000 00:00 0\n" + "x" * 100 + "\n", "long.maps")
+    assert info.value.line == 2
+    assert info.value.message == "not a maps/smaps line: '" + "x" * 40 + "'... (100 characters)"
+
+
+def _gzip(data):
+    import gzip
+
+    return gzip.compress(data, mtime=0)
+
+
+def _xz(data):
+    import lzma
+
+    return lzma.compress(data)
+
+
+@pytest.mark.parametrize("data, line", [
+    (_gzip(b"1000-2000 rw-p 00000000 00:00 0\n" * 50), 1),
+    (_xz(b"1000-2000 rw-p 00000000 00:00 0\n" * 50), 1),
+    (b"1000-2000 rw-p 00000000 00:00 0\nab\x00cd\n", 2),  # a NUL: never in maps text
+    (b"1000-2000 rw-p 00000000 00:00 0\n" + bytes(range(0x80, 0x100)) + b"\n", 2),
+    ("1000-2000 rw-p 00000000 00:00 0\n".encode("utf-16"), 1),  # NULs between the characters
+])
+def test_binary_input_is_named_as_such(tmp_path, data, line):
+    f = tmp_path / "capture.maps"
+    f.write_bytes(data)
+    with pytest.raises(LayoutError) as info:
+        load(f, shown_as="shown.maps")
+    assert (info.value.path, info.value.line) == ("shown.maps", line)
+    assert info.value.message.startswith("binary file, not text")
+    assert "\n" not in str(info.value)

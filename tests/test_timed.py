@@ -231,3 +231,136 @@ def test_report_check_lines_give_the_medians_beside_their_ratio():
     assert check_lines(check) == [
         "opposite: median PTE-lock contentions 80 measured / 200 predicted (0.4), "
         "wait 1.50 ms / 6.00 ms (0.25), NOT within a factor of 3"]
+
+
+def _one_vma_costs(tmp_path):
+    """One resident page under one lock: exit_mmap alone 1.5 + 2.5 = 4 µs, the reaper
+    alone 3.5 + 4.75 = 8.25 µs, so the overlap window is -8.25 µs .. 4 µs (open)."""
+    costs = tmp_path / "costs.json"
+    costs.write_text(json.dumps({"exit_mmap": {"c_item_us": 1.5, "c_page_us": 2.5},
+                                 "reaper": {"c_item_us": 3.5, "c_page_us": 4.75}}))
+    layout = tmp_path / "one.maps"
+    layout.write_text("00001000-00002000 rw-p 00000000 00:00 0\n")
+    return layout, costs
+
+
+def test_no_delay_in_the_window_has_no_mean(capsys, tmp_path):
+    """A delay of 100 µs is past the window's end (4 µs): no delay to average over, so
+    the means and the share are undefined (null, n/a), not 0; the max over the delays
+    given is 0 (no overlap)."""
+    layout, costs = _one_vma_costs(tmp_path)
+    code, out, _ = run(capsys, "timed", layout, "--costs", costs, "--order", "reverse",
+                       "--delay", "100", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["orders"]["reverse"]["window_us"] == [-8.25, 4.0]
+    assert {k: data["summary"][k] for k in ("delays", "delays_in_window", "max_contentions",
+                                            "mean_contentions", "mean_wait_us",
+                                            "share_with_contention")} == {
+        "delays": 1, "delays_in_window": 0, "max_contentions": 0, "mean_contentions": None,
+        "mean_wait_us": None, "share_with_contention": None}
+    for argv in ((layout, "--costs", costs, "--delay", "100"),
+                 ("bundled/tiny.maps", "--delays=-10s:-9s:3")):  # tiny's window is < 1 ms
+        code, out, _ = run(capsys, "timed", *argv)
+        assert code == 0
+        assert out.count("no delay in the overlap window") == 2  # both orders
+        assert "share with contention n/a" in out
+        assert "mean 0.0" not in out and "at 0% of the delays" not in out
+
+
+@pytest.mark.parametrize("share, text", [
+    (None, "n/a"), (0.0, "0%"), (1.0, "100%"), (0.5, "50%"),
+    (199 / 200, "99.5%"),  # one delay of 200 without contention: not 100%
+    (1 / 200, "0.5%"),  # one of 200 with: not 0%
+    (0.004, "0.4%"), (0.9999, "99.99%"), (0.996, "99.6%"), (0.25, "25%"),
+])
+def test_share_is_never_rounded_onto_0_or_100(share, text):
+    from reapcheck.timed_command import share_text
+
+    assert share_text(share) == text
+
+
+def test_summary_share_is_never_rounded_onto_0_or_1():
+    """k of n to 4 decimals, except that 199,999 of 200,000 (0.999995) and 1 of 200,000
+    (0.000005) keep their digits: rounded they would read as all and none."""
+    from reapcheck.timed import _share
+
+    assert _share(199, 200) == 0.995 and _share(1, 3) == 0.3333
+    assert _share(199_999, 200_000) == 0.999995 and _share(1, 200_000) == 0.000005
+    assert _share(0, 7) == 0 and _share(7, 7) == 1
+
+
+def test_plot_marks_small_counts_in_the_lowest_row():
+    """Peak 56 over 8 rows: the rows are 7 apart (row k from 56 (k - 0.5) / 8), so 1 and
+    3 contentions reach no row by the thresholds; the lowest row still marks them, and
+    only the zero column stays blank."""
+    from types import SimpleNamespace
+
+    from reapcheck.timed_command import plot
+
+    points = [SimpleNamespace(delay_us=float(i), total_contentions=c)
+              for i, c in enumerate((0, 1, 3, 56))]
+    rows = plot(SimpleNamespace(points=points), width=4, height=8)
+    assert rows[0] == "56 |   #"
+    assert rows[1:7] == ["   |   #"] * 6
+    assert rows[7] == " 0 | ###"
+
+
+def test_java_reverse_share_is_not_shown_as_100_when_a_delay_has_none(capsys):
+    """The text's share is the count of delays in the window with contention over their
+    number, read off the JSON curves; when one of them has none it is below 100%."""
+    code, out, _ = run(capsys, "timed", "bundled/java.smaps", "--order", "reverse", "--json")
+    data = json.loads(out)["orders"]["reverse"]
+    lo, hi = data["window_us"]
+    inside = [c for d, c in zip(data["curves"]["delay_us"], data["curves"]["contentions"])
+              if lo < d < hi]
+    with_some = sum(1 for c in inside if c)
+    code, text, _ = run(capsys, "timed", "bundled/java.smaps", "--order", "reverse")
+    assert code == 0
+    if with_some < len(inside):
+        assert "at 100% of the delays" not in text
+    from reapcheck.timed_command import share_text
+    assert f"some contention at {share_text(with_some / len(inside))} of the delays" in text
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_costs_that_are_not_a_regular_file_are_refused_at_once(capsys, tmp_path, kind):
+    """A FIFO without a writer would block open() or read() forever; it is refused, as a
+    layout is, one line, exit 2, worded as timed's other option errors."""
+    import os
+    import threading
+
+    path = {"directory": tmp_path, "device": "/dev/null"}.get(kind, tmp_path / "pipe.json")
+    if kind == "fifo":
+        os.mkfifo(path)
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault(
+        "r", run(capsys, "timed", "bundled/tiny.maps", "--costs", path)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "reading --costs hung"
+    code, out, err = result["r"]
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"reapcheck timed: {path}: cannot read: ")
+    assert ("a directory" if kind == "directory" else "not a regular file") in err
+
+
+def test_costs_loader_refuses_a_fifo_for_every_command(tmp_path):
+    """load_costs itself refuses it, so experiment --timed-check --costs does too."""
+    import os
+
+    from reapcheck.timed_costs import CostsError, load_costs
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(CostsError, match="not a regular file"):
+        load_costs(str(fifo))
+
+
+def test_cost_file_errors_start_as_timed_errors_do(capsys, tmp_path):
+    notjson = tmp_path / "notjson.json"
+    notjson.write_text("costs")
+    _, _, option_err = run(capsys, "timed", "bundled/tiny.maps", "--delay", "soon")
+    code, _, err = run(capsys, "timed", "bundled/tiny.maps", "--costs", notjson)
+    assert code == 2 and option_err.startswith("reapcheck timed: ")
+    assert err.startswith(f"reapcheck timed: {notjson}: not JSON")

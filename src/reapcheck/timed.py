@@ -588,7 +588,8 @@ class TimedResult:
 
     def summary(self) -> dict:
         """max over the delays given; mean and share over those inside the overlap window
-        (delays outside it have no overlap, hence no contention)."""
+        (delays outside it have no overlap, hence no contention); with no delay inside
+        it, the means and the share are None (undefined, JSON null)."""
         inside = self.in_window()
         counts = [p.total_contentions for p in self.points]
         n = len(inside)
@@ -597,11 +598,19 @@ class TimedResult:
             "delays_in_window": n,
             "max_contentions": max(counts, default=0),
             "max_wait_us": round(max((p.total_wait_us for p in self.points), default=0.0), 3),
-            "mean_contentions": round(sum(p.total_contentions for p in inside) / n, 3) if n else 0.0,
-            "mean_wait_us": round(sum(p.total_wait_us for p in inside) / n, 3) if n else 0.0,
-            "share_with_contention": round(sum(1 for p in inside if p.total_contentions) / n, 4)
-            if n else 0.0,
+            # over no delay a mean is undefined: None (JSON null), never 0
+            "mean_contentions": round(sum(p.total_contentions for p in inside) / n, 3) if n else None,
+            "mean_wait_us": round(sum(p.total_wait_us for p in inside) / n, 3) if n else None,
+            "share_with_contention": _share(sum(1 for p in inside if p.total_contentions), n)
+            if n else None,
         }
+
+
+def _share(k: int, n: int) -> float:
+    """k/n to 4 decimals, but never rounded onto 0 or 1 unless exactly so (k of n = 0 or
+    n): 199,999 of 200,000 stays 0.999995, not 1.0."""
+    share = round(k / n, 4)
+    return share if (share in (0, 1)) == (k in (0, n)) else k / n
 
 
 def default_delays(window: tuple[float, float], n: int = DEFAULT_DELAYS) -> list[float]:

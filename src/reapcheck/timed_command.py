@@ -92,13 +92,17 @@ def add_parser(sub, pmd_shift, maps_shared_rule_option, quiet_option) -> None:
     quiet_option(p)
 
 
-def load_costs_arg(path: str | None, usage_error):
+def load_costs_arg(path: str | None, usage_error, command: str | None = None):
+    """The cost file of --costs (default: the shipped one); a bad one is a usage error
+    worded as the command's other option errors (`reapcheck timed: ...`) when `command`
+    is given, else `reapcheck: ...`."""
     from .timed_costs import CostsError, default_costs, load_costs
 
     try:
         return default_costs() if path is None else load_costs(path)
     except CostsError as err:
-        raise usage_error(f"reapcheck: {err}") from None
+        prog = f"reapcheck {command}" if command else "reapcheck"
+        raise usage_error(f"{prog}: {err}") from None
 
 
 def _delays(args):
@@ -114,7 +118,7 @@ def _delays(args):
 def command(args, load_layout, resolve_pmd_shift, usage_error, warn) -> int:
     from . import timed as timed_mod
 
-    costs = load_costs_arg(args.costs, usage_error)  # before the layout: a bad file is one line
+    costs = load_costs_arg(args.costs, usage_error, "timed")  # before the layout: a bad file is one line
     layout = load_layout(args.layout, args.maps_shared_rule)
     shift = resolve_pmd_shift(layout, args.pmd_shift)
     orders = (args.order,) if args.order else ORDERS
@@ -123,7 +127,7 @@ def command(args, load_layout, resolve_pmd_shift, usage_error, warn) -> int:
         results = timed_mod.timed_orders(layout, config, costs, orders, _delays(args),
                                          resident=args.resident)
     except timed_mod.TimedInputError as err:
-        raise usage_error(f"reapcheck: {err}") from None
+        raise usage_error(f"reapcheck timed: {err}") from None
     warn(args.layout, layout)
     if args.json:
         print(json.dumps(timed_mod.timed_json(results, args.order or "reverse"), indent=1))
@@ -136,6 +140,27 @@ def _us(value: float) -> str:
     if abs(value) >= 1000:
         return f"{value / 1000:,.2f} ms"
     return f"{value:,.1f} µs"
+
+
+def share_text(share: float | None) -> str:
+    """A share 0..1 as a percentage: `n/a` for None (no delay to take it over); 0% and
+    100% only when exactly 0 or 1, else as many decimals (up to 4) as keep it strictly
+    between them (0.995: 99.5%, not 100%)."""
+    if share is None:
+        return "n/a"
+    if share <= 0 or share >= 1:
+        return f"{100 * share:.0f}%"
+    for decimals in range(5):
+        text = f"{100 * share:.{decimals}f}"
+        if 0 < float(text) < 100:
+            return text + "%"
+    return "<0.0001%" if share < 0.5 else ">99.9999%"  # within 5e-7 of 0 or 1
+
+
+def _mean(value: float | None, unit=None) -> str:
+    if value is None:
+        return "n/a"
+    return unit(value) if unit else f"{value:,.1f}"
 
 
 def render(results, layout) -> str:
@@ -160,11 +185,15 @@ def render(results, layout) -> str:
         lines += [
             f"reaper {r.config.order}: exit_mmap alone {_us(r.alone_us[0])}, reaper alone "
             f"{_us(r.alone_us[1])}; items {r.exit_items:,} and {r.reaper_items:,}",
-            f"  over {s['delays_in_window']} delays in the overlap window "
-            f"({_us(r.window_us[0])} .. {_us(r.window_us[1])}):",
-            f"  mean {s['mean_contentions']:,.1f} PTE-lock contentions, mean wait "
-            f"{_us(s['mean_wait_us'])}; some contention at "
-            f"{100 * s['share_with_contention']:.0f}% of the delays",
+            *((f"  over {s['delays_in_window']} delays in the overlap window "
+               f"({_us(r.window_us[0])} .. {_us(r.window_us[1])}):",
+               f"  mean {s['mean_contentions']:,.1f} PTE-lock contentions, mean wait "
+               f"{_us(s['mean_wait_us'])}; some contention at "
+               f"{share_text(s['share_with_contention'])} of the delays")
+              if s["delays_in_window"] else
+              (f"  no delay in the overlap window ({_us(r.window_us[0])} .. "
+               f"{_us(r.window_us[1])}): mean contentions n/a, mean wait n/a, share "
+               "with contention n/a",)),
             f"  max over the delays: {s['max_contentions']:,} contentions, "
             f"{_us(s['max_wait_us'])} wait",
         ]
@@ -197,7 +226,9 @@ def plot(r, width: int = PLOT_WIDTH, height: int = PLOT_HEIGHT) -> list[str]:
     rows = []
     for level in range(height, 0, -1):
         threshold = peak * (level - 0.5) / height
-        mark = "".join("#" if v >= threshold and v > 0 else " " for v in top)
+        # the lowest row marks every nonzero column, however small beside the peak
+        mark = "".join("#" if v > 0 and (v >= threshold or level == 1) else " "
+                       for v in top)
         name = f"{peak:,}" if level == height else ("0" if level == 1 else "")
         rows.append(f"{name:>{label}} |{mark}")
     rows.append(" " * label + " +" + "-" * cols)
@@ -232,7 +263,8 @@ def compare_timed_table(rows, worst: dict) -> str:
         for order in ORDERS:
             s = row[order]
             table.append([row["layout"], order, worst[(row["layout"], order)],
-                          f"{s['mean_contentions']:,.1f}", f"{s['max_contentions']:,}",
-                          f"{100 * s['share_with_contention']:.0f}%", _us(s["mean_wait_us"])])
+                          _mean(s["mean_contentions"]), f"{s['max_contentions']:,}",
+                          share_text(s["share_with_contention"]),
+                          _mean(s["mean_wait_us"], _us)])
     return tabulate(table, headers=TIMED_HEADERS, tablefmt="simple",
                     colalign=("left", "left", "right", "right", "right", "right", "right"))

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from importlib.resources import files
 
@@ -113,13 +115,30 @@ def parse_costs(data, path: str) -> Costs:
     return Costs(exit_costs, reaper, path, meta)
 
 
-def load_costs(path: str) -> Costs:
-    """Read a cost file; CostsError (one line naming the file) on any problem."""
+def _read_regular(path: str, limit: int = 1 << 20) -> bytes:
+    """The first `limit` bytes of a regular file. Anything else (a FIFO, device or
+    directory) is refused before any read, as a layout is (model/smaps.read_bytes): a
+    FIFO without a writer would otherwise hang the command."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(1 << 20)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as err:
         raise CostsError(f"{path}: {err.strerror or err}") from None
+    try:
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            what = "a directory" if stat.S_ISDIR(kind) else "not a regular file"
+            raise CostsError(f"{path}: cannot read: {what} (a cost file is a JSON file)")
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            return stream.read(limit)
+    except OSError as err:
+        raise CostsError(f"{path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+
+
+def load_costs(path: str) -> Costs:
+    """Read a cost file; CostsError (one line naming the file) on any problem."""
+    raw = _read_regular(path)
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
