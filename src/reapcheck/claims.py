@@ -9,6 +9,7 @@ from .engines.explicit.explicit import shortest_to_step
 from .model import maple
 from .model.protocol import EX_UNMAP, VARIABLES, Protocol, ProtocolConfig
 from .traces import render_steps, trace_steps
+from .timed_command import share_text
 
 
 def _wasted_unmap(model):
@@ -52,9 +53,9 @@ def _timed_evidence(timed: dict | None) -> list[str]:
         f, r = rows[(name, "forward")], rows[(name, "reverse")]
         parts.append(f"{name.removeprefix('bundled/')} forward {f['mean_contentions']:,.1f} "
                      f"contentions and {f['mean_wait_us'] / 1000:,.2f} ms wait at "
-                     f"{f['share_with_contention']:.0%} of delays, reverse "
+                     f"{share_text(f['share_with_contention'])} of delays, reverse "
                      f"{r['mean_contentions']:,.1f} and {r['mean_wait_us'] / 1000:,.2f} ms at "
-                     f"{r['share_with_contention']:.0%}")
+                     f"{share_text(r['share_with_contention'])}")
     return ["Timed model (section 9, fitted costs, reaper start delay uniform over the "
             "overlap): mean PTE-lock contentions and wait per kill: " + "; ".join(parts) + "."]
 
@@ -181,7 +182,7 @@ def build_claims(layouts: dict, pairs, proofs: dict, protocol_runs: list,
         "quote": "the contention is \"not that rare particularly on low memory devices\"",
         "verdict": "; ".join(
             ([f"the timed model predicts PTE-lock contention with the forward walk at "
-              f"{min(r['share_with_contention'] for r in forward_timed):.0%} or more of the "
+              f"{share_text(min(r['share_with_contention'] for r in forward_timed))} or more of the "
               "reaper's start delays on every bundled real layout"] if forward_timed else [])
             + ([f"measured on one machine: {kernel['same']['runs_with_pte']} of "
                 f"{kernel['same']['runs']} same-direction runs contended on PTE locks"]

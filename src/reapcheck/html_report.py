@@ -44,6 +44,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from .proof_text import condensed
+from .timed_command import share_text
 
 __all__ = ["render_html", "swimlane_svg", "scaling_svg", "LANE_COLOURS", "COLLISION_COLOUR",
            "COMPRESS_ABOVE", "Table", "Column", "Cell", "Section", "SECTIONS"]
@@ -914,7 +915,7 @@ def _timed(data) -> dict | None:
                  Cell(_fmt_int(r["worst_case"]), num=True),
                  Cell(_fmt_int(r["max_contentions"]), num=True),
                  Cell(f"{r['mean_contentions']:,.1f}", num=True),
-                 Cell(f"{r['share_with_contention']:.0%}", num=True),
+                 Cell(share_text(r['share_with_contention']), num=True),
                  Cell(f"{r['mean_wait_us'] / 1000:,.3f}", num=True)])
             for r in timed["rows"]]
     columns = [Column("layout"), Column("reaper"), Column("worst case (ptl)", num=True),

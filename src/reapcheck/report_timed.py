@@ -14,6 +14,7 @@ from tabulate import tabulate
 from .model.walks import WalkConfig
 from .timed import timed_orders
 from .timed_costs import default_costs
+from .timed_command import share_text
 
 CHART_LAYOUT = "bundled/java.smaps"
 AUTHOR_RATIO = 33.1  # the author's PTE spinlock wait, forward 33.1 ms against reverse 1.0 ms
@@ -105,7 +106,7 @@ def timed_markdown(section: dict, wrap) -> list[str]:
                 f"{costs['reaper']['c_page_us']} µs per page."), ""]
     table = [[r["layout"].removeprefix("bundled/"), r["order"], f"{r['worst_case']:,}",
               f"{r['max_contentions']:,}", f"{r['mean_contentions']:,.1f}",
-              f"{r['share_with_contention']:.0%}", _ms(r["mean_wait_us"])]
+              share_text(r['share_with_contention']), _ms(r["mean_wait_us"])]
              for r in section["rows"]]
     out += [tabulate(table, headers=["layout", "reaper", "worst case (ptl)", "max over d",
                                      "mean", "share of d", "mean wait"],
