@@ -185,3 +185,33 @@ def test_internal_error_exits_4_not_1(capsys, monkeypatch):
     code, _, err = run(capsys, "iterate", "bundled/tiny.maps", "--walk", "forward")
     assert code == 4
     assert "RuntimeError: injected fault" in err and "internal error" in err
+
+
+def test_replay_finds_a_relative_layout_beside_the_witness(capsys, maps, tmp_path,
+                                                           monkeypatch):
+    """`collisions --json` writes the layout path it was given; the witness replays
+    (exit 0) in its own directory, so it must from any other directory too; a layout that
+    is in neither place is bad input (2), naming the witness file and the layout."""
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "collisions", maps.name, "--order", "reverse",
+                       "--granularity", "vma", "--json")
+    assert code == 0
+    witness = tmp_path / "w.json"
+    witness.write_text(out)
+    assert run(capsys, "replay", "w.json")[0] == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, _ = run(capsys, "replay", witness)
+    assert code == 0 and out.startswith("reproduced")
+    gone = tmp_path / "gone.json"
+    gone.write_text(witness.read_text().replace(f'"{maps.name}"', '"nope.maps"'))
+    code, _, err = run(capsys, "replay", gone)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"{gone}: names layout nope.maps, which cannot be read" in err
+
+
+def test_reduction_with_z3_is_refused(capsys):
+    """--reduction chooses the explicit search; z3 has none, as --max-states (exit 2)."""
+    code, out, err = run(capsys, "verify", "--engine", "z3", "--reduction", "none")
+    assert code == 2 and out == "" and "--reduction" in err and err.count("\n") == 1

@@ -325,3 +325,55 @@ def test_cli_progress_off_a_terminal_and_quiet(capsys, monkeypatch, tmp_path, ar
                             for line in progress)
     assert main(argv + ["--quiet"]) == 0  # silences progress, not warnings
     assert all(": warning: " in line for line in capsys.readouterr().err.splitlines())
+
+
+# --- long layouts: short headers, complete JSON; singular and plural ---------------------
+
+def test_verify_and_promela_headers_stay_short_on_10000_vmas(capsys, tmp_path):
+    """`generate 10000` makes 10,000 VMAs; rev_find visits every VMA from the top (the
+    kernel's reverse walk, docs/model.md §3), so the header says so in a few words
+    instead of 10,000 indices; the JSON and the Promela array keep every index."""
+    smaps = tmp_path / "big.smaps"
+    assert main(["generate", "10000", "--seed", "1", "-o", str(smaps)]) == 0
+    assert main(["verify", str(smaps), "--max-states", "200"]) == 3  # incomplete
+    head = capsys.readouterr().out.splitlines()[0]
+    assert "walk rev_find visits all 10,000 VMAs, top down;" in head
+    assert len(head) - len(str(smaps)) < 100
+    assert main(["verify", str(smaps), "--max-states", "200", "--json"]) == 3
+    assert json.loads(capsys.readouterr().out)["visits"] == list(range(9999, -1, -1))
+    pml = tmp_path / "big.pml"
+    assert main(["export", str(smaps), "--format", "promela", "--protocol", "-o",
+                 str(pml)]) == 0
+    text = pml.read_text()
+    header = text[:text.index(" */")]
+    assert len(header) < 6000  # was the whole layout: 1.6 MB of JSON for these VMAs
+    assert "visits all 10,000 VMAs, top down" in header
+    from reapcheck.promela import read_meta
+    assert len(read_meta(text, str(pml))["layout"]["vmas"]) == 10000
+    fills = [line.strip() for line in text.splitlines()
+             if line.strip().startswith("visit_seq[")]  # the model's data: every index
+    assert fills == [f"visit_seq[{i}] = {9999 - i};" for i in range(10000)]
+
+
+def test_one_collision_is_singular(capsys, tmp_path):
+    """One VMA: each walker enters it once, so the worst case is exactly one collision
+    (both inside it at once), at one step."""
+    one = tmp_path / "one.maps"
+    one.write_text("1000-2000 rw-p 00000000 00:00 0\n")
+    assert main(["collisions", str(one), "--order", "reverse", "--granularity", "vma"]) == 0
+    out = capsys.readouterr().out
+    assert "worst case:  1 collision over all schedules" in out
+    assert "; collision at step " in out and "1 collisions" not in out
+    assert "1 VMAs" not in out and "one.maps: 1 VMA, 1 reapable" in out
+    witness = tmp_path / "w.json"
+    assert main(["collisions", str(one), "--order", "reverse", "--granularity", "vma",
+                 "--json"]) == 0
+    witness.write_text(capsys.readouterr().out)
+    assert main(["replay", str(witness)]) == 0
+    out = capsys.readouterr().out
+    assert " reaches 1 collision in " in out and "1 collisions" not in out
+
+
+def test_count_text_singular():
+    assert count_text(1, "states") == "1 state"
+    assert count_text(1, "schedules") == "1 schedule"

@@ -155,6 +155,50 @@ def test_a_mutants_trail_becomes_a_trace_that_replay_accepts(tmp_path, capsys):
     assert main(["import-trail", str(model), "-o", str(tmp_path / "bad.json")]) == 1
     assert "is not enabled" in capsys.readouterr().err
     assert not (tmp_path / "bad.json").exists()
+    model.write_text("\n".join(lines).replace("ExitDestroyTree */", "ReaperUnmap */", 1)
+                     + "\n")
+    _malformed_inputs_are_exit_2_named(model, run.trail, tmp_path, capsys)
+
+
+def _malformed_inputs_are_exit_2_named(model, trail, tmp_path, capsys):
+    """Malformed input is exit 2 naming the file and line; a well-formed trail that stops
+    early is exit 1 (README: 1 = does not replay). A SPIN trail is one STEP:PROC:TRANS
+    line of integers per step (pan's format), so a line of text cannot be one."""
+    steps = Path(trail).read_text().splitlines()
+    garbage = tmp_path / "garbage.trail"
+    garbage.write_text("\n".join(steps[:3] + ["this is not a trail"] + steps[3:]) + "\n")
+    assert main(["import-trail", str(model), str(garbage)]) == 2
+    err = capsys.readouterr().err
+    assert f"{garbage}:4: not a SPIN trail line" in err and len(err.splitlines()) == 1
+    cut = tmp_path / "cut.trail"  # cut in the middle of a line: `12:2` is not a step
+    cut.write_text("\n".join(steps[:11]) + "\n" + steps[11].rsplit(":", 1)[0] + "\n")
+    assert main(["import-trail", str(model), str(cut)]) == 2
+    assert f"{cut}:12: not a SPIN trail line" in capsys.readouterr().err
+    empty = tmp_path / "empty.trail"
+    empty.write_text("")
+    assert main(["import-trail", str(model), str(empty)]) == 2
+    assert f"{empty}: not a SPIN trail" in capsys.readouterr().err
+    early = tmp_path / "early.trail"  # whole lines, but before the violation: exit 1
+    early.write_text("\n".join(steps[:len(steps) // 2]) + "\n")
+    assert main(["import-trail", str(model), str(early)]) == 1
+    assert "without a property's assertion" in capsys.readouterr().err
+    # a model spin cannot read: one line naming the user's file and spin's line
+    broken = tmp_path / "broken.pml"
+    text = model.read_text()
+    broken.write_text(text + "/* a comment cut short\n")
+    (tmp_path / "broken.pml.trail").write_text(Path(trail).read_text())
+    assert main(["import-trail", str(broken)]) == 2
+    err = capsys.readouterr().err
+    last = len(text.splitlines()) + 1  # the line the unterminated comment starts on
+    assert err == f"reapcheck: {broken}:{last}: spin -t cannot read the model: " \
+                  "unterminated comment\n"
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("init {"))
+    broken.write_text("\n".join(lines[:at] + ["init { x = ; }"] + lines[at:]) + "\n")
+    assert main(["import-trail", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"reapcheck: {broken}:{at + 1}: spin -t cannot read the model: ")
+    assert len(err.splitlines()) == 1 and "model.pml" not in err
 
 
 # -- collisions: W refuted at W - 1 and proved at W ----------------------------------------
@@ -359,3 +403,23 @@ def test_random_export_command_lines(base, options, layout):
             target = argv[len(argv) - 1 - argv[::-1].index("-o") + 1] if "-o" in argv else None
             written = (Path(tmp) / target).read_text() if target else out.getvalue()
             assert read_meta(written, "out")["kind"] == "reapcheck-promela"
+
+
+@needs_spin
+def test_the_accept_label_warning_is_harmless_as_the_header_says(tmp_path):
+    """One VMA: each walker enters it once, so the worst case is one collision (both
+    inside it at once). The header's commands (-DSAFETY, no -a) print SPIN's warning
+    about accept labels; with -a (compiled without -DSAFETY) the verdicts are the same:
+    B = 1 proved, reaching B shown, so nothing hid behind the warning."""
+    export = export_collisions(ONE, WalkConfig("reverse", "vma", 21, "forward"), 1, "c.pml")
+    assert "`warning: never claim + accept labels requires -a flag to fully" in export.text
+    assert "is expected and harmless with these commands" in export.text
+    safety = compile_export(export, tmp_path, "c.pml")
+    proved, reached = safety.run(), safety.run(("-N", "reaches_bound"))
+    assert "accept labels requires -a flag" in proved.output
+    assert (proved.errors, reached.errors) == (0, 1)
+    subprocess.run(["gcc", "-O0", "-o", "pana", "pan.c"], cwd=tmp_path, check=True)
+    for claim, errors in (("within_bound", 0), ("reaches_bound", 1)):
+        out = subprocess.run(["./pana", "-a", f"-m{export.depth}", "-N", claim],
+                             cwd=tmp_path, capture_output=True, text=True).stdout
+        assert f"errors: {errors}" in out, out

@@ -46,7 +46,8 @@ def test_text_output_names_the_trace_and_the_others(tmp_path, capsys):
     code, out, _ = verify(capsys, "--mutant", "no_write_lock", "--trace-out", path)
     assert code == 1
     tail = out[out.index("trace written to"):]
-    assert f"trace written to {path} (and {tmp_path / 'uaf.itf.json'})" in tail
+    assert (f"trace written to {path} (and {tmp_path / 'uaf.itf.json'}; ITF: the Informal "
+            "Trace Format of Apalache/Quint)") in tail
     assert "no_use_after_free, the most severe violation" in tail
     assert "also violated: walk_complete, reaped_when_attempt_succeeds" in tail
 

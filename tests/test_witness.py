@@ -306,7 +306,8 @@ def test_replay_accepts_both_witness_forms(tmp_path, capsys, form, order, gran):
     assert main(["replay", str(out)]) == 0
     assert capsys.readouterr().out.startswith(
         f"reproduced: the {form} witness ({len(data['witness'])} entries) reaches "
-        f"{data['max_collisions']} collisions in {data['witness_steps']} legal steps")
+        f"{data['max_collisions']} collision{'' if data['max_collisions'] == 1 else 's'} in "
+        f"{data['witness_steps']} legal steps")
 
 
 def test_replay_rejects_a_tampered_compact_witness(tmp_path, capsys):

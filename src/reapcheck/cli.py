@@ -564,6 +564,9 @@ def cmd_verify(args) -> int:
     if args.max_states is not None and args.engine == "z3":
         raise UsageError("reapcheck verify: --max-states bounds the explicit engine only; "
                          "with --engine z3 use --timeout")
+    if args.reduction is not None and args.engine == "z3":
+        raise UsageError(f"reapcheck verify: --reduction {args.reduction} chooses how the "
+                         "explicit engine searches; --engine z3 has no reduction to choose")
     layout = load_layout(args.layout, args.maps_shared_rule)
     _warn_unused_rule([layout], args.maps_shared_rule)
     if args.trace_out:  # before the work: a path that cannot be written fails now
@@ -667,7 +670,8 @@ def _trace_out_text(written: dict) -> str:
     why = ("as --property asked" if written["chosen_by"] == "--property" else
            "the most severe violation: use-after-free,\nthen deadlock, then termination, "
            "then the rest")
-    return (f"trace written to {written['file']} (and {written['itf']}):\n"
+    return (f"trace written to {written['file']} (and {written['itf']}; ITF: the Informal "
+            "Trace Format of Apalache/Quint):\n"
             f"{written['property']}, {why}{also}")
 
 
@@ -706,6 +710,7 @@ def cmd_iterate(args) -> int:
     import json
 
     from .model import maple
+    from .traces import short_list
 
     layouts = [load_layout(name) for name in args.layouts]
     _warn(_input_warnings(args.layouts))  # iterators visit every VMA: VmFlags do not matter
@@ -716,7 +721,7 @@ def cmd_iterate(args) -> int:
             print(json.dumps({"layout": layout.path, "visits": visits, "skipped": skipped}))
         else:
             print(f"{layout.path}: {args.walk} visits {len(visits)} of {len(layout)} VMAs"
-                  f"{'; skips ' + str(skipped) if skipped else ''}")
+                  f"{'; skips ' + short_list(skipped) if skipped else ''}")
     return 0
 
 

@@ -10,12 +10,15 @@ by brute force on small layouts).
 """
 from __future__ import annotations
 
+import os
+
 from .collisions import WITNESS_KIND as KIND  # noqa: F401  (the "kind" of collisions --json)
 from .engines.explicit import witness
 from .engines.explicit.schedule import IllegalStep
 from .model.layout import MAPS_SHARED_RULES, LayoutError
 from .model.walk_product import WalkProduct
 from .model.walks import GRANULARITIES, ORDERS, WalkConfig
+from .witness_text import plural
 
 
 class WitnessMismatch(Exception):
@@ -30,9 +33,26 @@ def _field(data, key, kind, source, choices=None):
     return value
 
 
+def _named_layout(name: str, source: str, load_layout):
+    """The layout a witness file names: from the current directory, or, for a relative
+    path not found there, from the witness file's directory (`collisions --json` writes
+    the path it was given). LayoutError naming both files when neither can be read."""
+    try:
+        return load_layout(name)
+    except LayoutError as err:
+        beside = os.path.join(os.path.dirname(source), name)
+        if os.path.isabs(name) or os.path.exists(name):
+            raise
+        if os.path.isfile(beside) and os.path.dirname(source):
+            return load_layout(beside)
+        raise LayoutError(source, None, f"names layout {name}, which cannot be read "
+                          f"(from the current directory or {os.path.dirname(source) or '.'}): "
+                          f"{err.message}") from None
+
+
 def replay_collisions(data: dict, source: str, load_layout) -> str:
     """A one-line verdict, or WitnessMismatch (exit 1) / LayoutError (exit 2)."""
-    layout = load_layout(_field(data, "layout", str, source))
+    layout = _named_layout(_field(data, "layout", str, source), source, load_layout)
     if "maps_shared_rule" in data:  # older files have none: the default rule counted
         layout = layout.with_maps_shared_rule(
             _field(data, "maps_shared_rule", str, source, MAPS_SHARED_RULES))
@@ -63,14 +83,15 @@ def replay_collisions(data: dict, source: str, load_layout) -> str:
         found = sum(n for _, _, n in hits)
         says = shown.get("collisions", shown.get("collision"))
         if "steps" in shown and shown["steps"] != steps or says is not None and says != found:
-            raise WitnessMismatch(f"witness entry {number} (step {at + 1}): {steps} steps with "
-                                  f"{found} collisions, the file says {shown.get('steps', 1)} "
-                                  f"with {says}")
+            raise WitnessMismatch(f"witness entry {number} (step {at + 1}): "
+                                  f"{plural(steps, 'step')} with {plural(found, 'collision')}, "
+                                  f"the file says {shown.get('steps', 1)} with {says}")
         at += steps
     total = witness.count(checked)
     if total != claimed or data.get("witness_steps", at) != at:
-        raise WitnessMismatch(f"the witness has {total} collisions in {at} steps, the file "
+        raise WitnessMismatch(f"the witness has {plural(total, 'collision')} in "
+                              f"{plural(at, 'step')}, the file "
                               f"says {claimed} in {data.get('witness_steps')}")
     form = data.get("witness_form", "full")
-    return (f"reproduced: the {form} witness ({len(entries)} entries) reaches {total} "
-            f"collisions in {at} legal steps")
+    return (f"reproduced: the {form} witness ({plural(len(entries), 'entry', 'entries')}) "
+            f"reaches {plural(total, 'collision')} in {plural(at, 'legal step')}")

@@ -61,7 +61,7 @@ from .properties.collisions import is_collision
 from .model.kernels import DEFAULT_KERNEL, kernel_named
 from .properties.protocol import properties_for
 from .model import protocol as protocol_model
-from .traces import layout_json
+from .traces import indices_text, layout_json, short_list, visits_text
 
 EXPORT_KIND = "reapcheck-promela"
 META_PREFIX = " * reapcheck-export: "
@@ -167,7 +167,8 @@ def read_meta(model_text: str, source: str) -> dict:
             if isinstance(meta, dict) and meta.get("kind") == EXPORT_KIND:
                 return meta
             break
-    raise ValueError(f"{source}: not a reapcheck Promela export (no reapcheck-export line)")
+    raise ValueError(f"{source}: not a reapcheck Promela export, or cut short (no "
+                     "reapcheck-export line: reapcheck export writes it at the end)")
 
 
 def _header(title: str, command: str, about: list[str], checks: list[str],
@@ -176,8 +177,16 @@ def _header(title: str, command: str, about: list[str], checks: list[str],
              f" *   {_comment(command)}"]
     for block in (about, ["", "Check it with SPIN 6 and gcc:"] + checks, notes):
         lines += [f" * {_comment(x)}".rstrip() if x else " *" for x in block]
-    lines += [" *", _meta_line(meta), " */"]
+    lines += [" *", " * The layout and options in full, as JSON: the reapcheck-export line at the",
+              " * end of this file (import-trail reads it).", " */"]
     return lines
+
+
+def _trailer(meta: dict) -> list[str]:
+    """The file's last comment: the `reapcheck-export:` JSON (the whole layout: data,
+    kept out of the header so that the header stays short)."""
+    return ["", "/*", " * What reapcheck import-trail reads: the layout and options of this export.",
+            _meta_line(meta), " */"]
 
 
 def _phase_names(historical: bool = False) -> dict[str, list[tuple[int, str]]]:
@@ -324,12 +333,13 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
               "Plain `spin -a` hides variables no statement reads ("
               + (", ".join(write_only) or "none here") + "): then",
               "pan's states are reapcheck's with those left out, + 1."]
-    about = [f"Layout {layout.path}: {len(layout)} VMAs, reapable {list(layout.reapable)};",
-             f"walk {config.walk} visits {list(model.seq)}; mutant {config.mutant or 'none'};"
+    about = [f"Layout {layout.path}: {len(layout)} VMAs, reapable "
+             f"{indices_text(layout.reapable, len(layout))};",
+             f"walk {config.walk} visits {visits_text(model.seq, len(layout))}; mutant {config.mutant or 'none'};"
              f" stuck writer {'yes' if config.stuck_writer else 'no'}; process_mrelease "
              f"{'yes' if config.mrelease else 'no'}"
              + (f"; kernel {config.kernel}" if config.kernel != DEFAULT_KERNEL else "")
-             + (f"; mlocked VMAs {list(model.mlocked)}" if model.mlocked else "") + ".",
+             + (f"; mlocked VMAs {short_list(sorted(model.mlocked))}" if model.mlocked else "") + ".",
              "Rendered from model/protocol.py and properties/protocol.py through",
              "engines/promela_ops.py: one d_step per model action (its name in the",
              "comment), one monitor per property. Guards and updates read the state",
@@ -354,7 +364,7 @@ def export_protocol(layout: Layout, config: ProtocolConfig, out_name: str | None
                       "", "/* one flag per property, cleared just before its assertion */",
                       *flags, *(f"hidden int {t};" for t in temporaries), "", *procs,
                       *monitors,
-                      *_init(fills, runs)]
+                      *_init(fills, runs), *_trailer(meta)]
     return Export("\n".join(lines), "protocol", depth, meta, write_only)
 
 
@@ -425,12 +435,18 @@ def export_collisions(layout: Layout, config: WalkConfig, bound: int,
     pan = f"./pan -m{depth} -w{HASH_BITS}"
     checks = ["In the file's directory:", f"  spin -a {base}", "  gcc -O2 -DSAFETY -o pan pan.c",
               f"  {pan}                    claim within_bound: errors: 0 proves that no",
-              f"      schedule has more than B = {bound} collisions",
+              f"      schedule has more than B = {bound} collision{'' if bound == 1 else 's'}",
               f"  {pan} -N reaches_bound   errors: 1 (`assertion violated !( !((collisions<"
               f"{bound})))`)",
               "      shows a schedule with B collisions; its trail is that schedule",
-              "Both together make B the exact worst case (B - 1 refuted, B proved)."]
-    about = [f"Layout {layout.path}: {len(layout)} VMAs, reapable {list(layout.reapable)};",
+              "Both together make B the exact worst case (B - 1 refuted, B proved).",
+              "SPIN's `warning: never claim + accept labels requires -a flag to fully",
+              "verify` is expected and harmless with these commands: each claim is a",
+              "safety property ([] p) whose never claim fails by an assertion",
+              "(`assert(!(!p))`), which pan checks without -a; its accept label is on",
+              "no cycle (pan -a, compiled without -DSAFETY, gives the same errors)."]
+    about = [f"Layout {layout.path}: {len(layout)} VMAs, reapable "
+             f"{indices_text(layout.reapable, len(layout))};",
              f"reaper order {config.order}, exit_mmap order {config.exit_order}, "
              f"granularity {config.granularity}"
              + (f", PMD shift {config.pmd_shift}" if config.granularity == "ptl" else "")
@@ -456,5 +472,5 @@ def export_collisions(layout: Layout, config: WalkConfig, bound: int,
                       f"/* B = {bound}: the default claim holds iff no schedule exceeds B */",
                       f"ltl within_bound {{ [] ({COUNTER} <= {bound}) }}",
                       f"/* violated iff some schedule reaches B collisions */",
-                      f"ltl reaches_bound {{ [] ({COUNTER} < {bound}) }}", ""]
+                      f"ltl reaches_bound {{ [] ({COUNTER} < {bound}) }}", *_trailer(meta), ""]
     return Export("\n".join(lines), "collisions", depth, meta)

@@ -7,7 +7,7 @@ import textwrap
 
 from .collisions import Analysis
 from .engines.explicit.witness import collision_steps
-from .witness_text import snippet
+from .witness_text import plural, snippet
 
 EXACT_DIGITS = 15  # counts below 10**EXACT_DIGITS are printed whole, larger ones rounded
 
@@ -63,7 +63,7 @@ def count_text(n: int, noun: str) -> str:
     """A count for text output: whole (thousands separated) below 10**EXACT_DIGITS, else
     as an order of magnitude, `about 10^399 schedules (4.1e399)`. JSON keeps the integer."""
     if n < 10 ** EXACT_DIGITS:
-        return f"{n:,} {noun}"
+        return f"{n:,} {noun.removesuffix('s') if n == 1 else noun}"
     mantissa, exponent = scientific(n)
     return f"about 10^{exponent} {noun} ({mantissa}e{exponent})"
 
@@ -76,16 +76,18 @@ def collision_summary(analysis: Analysis) -> str:
     gran = f"ptl (PMD shift {cfg.pmd_shift})" if cfg.granularity == "ptl" else "vma"
     schedules = "" if res.schedules is None else f", {count_text(res.schedules, 'schedules')}"
     lines = [
-        f"layout:      {layout.path}: {len(layout)} VMAs, "
+        f"layout:      {layout.path}: {plural(len(layout), 'VMA')}, "
         f"{len(analysis.model.items[1].vmas)} reapable",
         f"reapable by: {layout.reapable_rule}: {rule_text(layout.reapable_rule)}",
         f"walks:       exit_mmap {cfg.exit_order}, reaper {cfg.order}; granularity {gran}",
         f"items:       exit_mmap {len(analysis.model.items[0])}, "
         f"reaper {len(analysis.model.items[1])}",
-        f"worst case:  {res.max_collisions} collisions over all schedules",
+        f"worst case:  {plural(res.max_collisions, 'collision')} over all schedules",
         f"engine:      {res.engine}: {count_text(res.states, 'states')}, "
         f"{count_text(res.transitions, 'transitions')}{schedules}",
-        f"witness:     {analysis.witness_length} steps; collisions at steps {shown or 'none'}",
+        f"witness:     {plural(analysis.witness_length, 'step')}; "
+        + (f"collision{'s' if len(hits) > 1 else ''} at step{'s' if len(hits) > 1 else ''} "
+           f"{shown}" if hits else "no collisions"),
     ]
     lines += snippet(analysis.model, analysis.checked(), analysis.witness_length)
     return "\n".join(lines)

@@ -37,7 +37,7 @@ from .model.protocol import Protocol, ProtocolConfig
 from .model.walks import WalkConfig
 from .promela import Export, export_collisions, export_protocol, read_meta
 from .properties.protocol import BY_NAME, PROPERTIES, properties_for
-from .traces import TraceError, layout_from_json, trace_json
+from .traces import TraceError, layout_from_json, plural, trace_json
 
 GCC_FAST = ("-O0", "-DNOREDUCE", "-DNOFAIR", "-DXUSAFE", "-DNOCOMP")  # tests: compiling
 # dominates (about 0.4 s CPU with these; 0.55 s without), their runs are tiny; the flags
@@ -305,6 +305,39 @@ def trail_steps(spin_output: str, model_text: str) -> tuple[list[str], str | Non
     return actions, None
 
 
+TRAIL_LINE = re.compile(r"-?\d+:-?\d+:-?\d+")
+# the first error of `spin -t` on a model it cannot parse: cpp's `model.pml:38:1: error: X`
+# or spin's own `spin: model.pml:151, Error: X`
+SPIN_ERROR = re.compile(r"model\.pml:(\d+)(?::\d+)?(?::|,) (?:error: |Error: )?(.*)$", re.M)
+
+
+def check_trail_text(text: str, trail: str) -> None:
+    """LayoutError (exit 2, naming the file and line) unless `text` is a SPIN trail:
+    one `STEP:PROC:TRANSITION` line (integers) per step, at least one. A trail of such
+    lines that stops early is well formed; replaying it decides (exit 1)."""
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise LayoutError(trail, None, "not a SPIN trail: the file is empty")
+    for number, line in enumerate(lines, start=1):
+        if line.strip() and not TRAIL_LINE.fullmatch(line.strip()):
+            shown = line.strip()
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise LayoutError(trail, number, f"not a SPIN trail line ({shown!r}; pan writes "
+                              "STEP:PROC:TRANSITION, three integers)")
+
+
+def spin_model_error(message: str, model_path: str) -> LayoutError:
+    """`spin -t`'s failure on the copied model.pml as one line naming the user's file
+    and the line spin gave (exit 2)."""
+    m = SPIN_ERROR.search(message)
+    if m is None:
+        first = message.splitlines()[0] if message else "spin -t failed"
+        return LayoutError(model_path, None, first.replace("model.pml",
+                                                           os.path.basename(model_path)))
+    return LayoutError(model_path, int(m.group(1)),
+                       f"spin -t cannot read the model: {' '.join(m.group(2).split())}")
+
+
 def import_trail(model_path: str, trail_path: str | None = None) -> dict:
     """A protocol export's SPIN trail as reapcheck's trace JSON (traces.trace_json,
     engine "spin"), every step re-executed on the Python model first.
@@ -327,14 +360,19 @@ def import_trail(model_path: str, trail_path: str | None = None) -> dict:
                           f"{os.path.basename(model_path)}.trail at a violation)")
     if shutil.which("spin") is None:
         raise SpinUnavailable("spin not installed: it replays the trail (apt-get install spin)")
+    check_trail_text(read_text(trail, trail), trail)
     with tempfile.TemporaryDirectory(prefix="reapcheck-trail-") as tmp:
         # spin -t reads the model and MODEL.trail from one directory
         shutil.copy(model_path, Path(tmp) / "model.pml")
         shutil.copy(trail, Path(tmp) / "model.pml.trail")
-        done = _run(["spin", "-t", "-p", "model.pml"], tmp, "spin -t")
+        try:
+            done = _run(["spin", "-t", "-p", "model.pml"], tmp, "spin -t")
+        except SpinFailed as err:
+            raise spin_model_error(str(err), model_path) from None
     actions, prop = trail_steps(done.stdout, text)
     if prop is None:
-        raise TraceError(f"{trail}: the trail ends without a property's assertion")
+        raise TraceError(f"{trail}: the trail ends after {plural(len(actions), 'model step')} "
+                         "without a property's assertion (a valid trail, cut short?)")
     layout = layout_from_json(meta["layout"], model_path)
     model = Protocol(layout, ProtocolConfig(**meta["config"]))
     by_name = {a.name: a for a in model.actions}
@@ -347,7 +385,7 @@ def import_trail(model_path: str, trail_path: str | None = None) -> dict:
         trace.append((action, state, after))
         state = after
     if BY_NAME[prop].holds_in(model, state):
-        raise TraceError(f"{trail}: after {len(trace)} steps {prop} still holds in the model")
+        raise TraceError(f"{trail}: after {plural(len(trace), 'step')} {prop} still holds in the model")
     return trace_json(model, prop, trace, "spin")
 
 

@@ -177,7 +177,8 @@ def _run(args, usage_error, done, todo) -> int:
             close(client)
     summary = summarize(done + new)
     if args.resume and done:
-        print(f"resumed: {len({task_of(line) for line in done}):,} tasks already in "
+        resumed = len({task_of(line) for line in done})
+        print(f"resumed: {resumed:,} task{'' if resumed == 1 else 's'} already in "
               f"{args.out}, {len(todo):,} run now", file=sys.stderr)
     print(table(summary))
     return exit_status(summary)

@@ -116,7 +116,7 @@ def table(summary: dict, fmt: str = "simple") -> str:
 
     text = [f"layouts: {summary['layouts']:,}"
             + (f" ({summary['failed_layouts']:,} with a failed task: {summary['errors']:,} "
-               "error lines)" if summary["errors"] else "")]
+               f"error line{'' if summary['errors'] == 1 else 's'})" if summary["errors"] else "")]
     body = rows(summary)
     if body:
         text += ["", tabulate(body, headers=["", "n", "min", "median", "p90", "max"],
@@ -124,7 +124,8 @@ def table(summary: dict, fmt: str = "simple") -> str:
                               colalign=("left",) + ("right",) * 5)]
     if summary["verify_layouts"]:
         counts = summary["properties"]
-        text += ["", f"properties (walk rev_find, {summary['verify_layouts']:,} layouts): "
+        n = summary["verify_layouts"]
+        text += ["", f"properties (walk rev_find, {n:,} layout{'' if n == 1 else 's'}): "
                  + ", ".join(f"{counts.get(s, 0):,} {s}" for s in STATUSES)]
     return "\n".join(text)
 

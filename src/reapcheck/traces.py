@@ -16,6 +16,7 @@ from .model.protocol import (KERNEL_WORDS, MUTANTS, PC_ACTOR, PROTOCOL_WALKS, VA
 from .model.smaps import read_text
 from .properties.protocol import BY_NAME
 from .trace_shape import ShapeError, check_trace
+from .witness_text import plural  # noqa: F401  (imported from here by spin.py, verify.py)
 
 TRACE_VERSION = 1
 TRACE_KIND = "reapcheck-protocol-trace"
@@ -169,6 +170,46 @@ def itf_json(model: Protocol, property_name: str, trace) -> dict:
     }
 
 
+def short_list(values, ends: int = 3) -> str:
+    """A list of numbers in brackets, its middle elided when longer than 2 * ends + 1:
+    `[9, 8, 7, ..., 2, 1, 0]`."""
+    values = list(values)
+    if len(values) <= 2 * ends + 1:
+        return "[" + ", ".join(map(str, values)) + "]"
+    return ("[" + ", ".join(map(str, values[:ends])) + ", ..., "
+            + ", ".join(map(str, values[-ends:])) + "]")
+
+
+def visits_text(seq, n: int) -> str:
+    """A walk's visit sequence over `n` VMAs, short: `all 10,000 VMAs, top down` when it
+    visits each once from the top (bottom up: from VMA 0), else the count, the first and
+    last few indices, and the VMAs it skips."""
+    seq = list(seq)
+    if n == 1 and seq == [0]:
+        return "its 1 VMA"
+    if seq == list(range(n - 1, -1, -1)):
+        return f"all {n:,} VMAs, top down"
+    if seq == list(range(n)):
+        return f"all {n:,} VMAs, bottom up"
+    skipped = sorted(set(range(n)) - set(seq))
+    return (f"{len(seq):,} of {n:,} VMA{'' if n == 1 else 's'} {short_list(seq)}"
+            + (f", skips {short_list(skipped)}" if skipped else ""))
+
+
+def indices_text(indices, n: int) -> str:
+    """A set of VMA indices out of `n`, short: `all`, `none`, or count and list."""
+    indices = list(indices)
+    if len(indices) == n:
+        return f"all {n:,}"
+    if not indices:
+        return "none"
+    shown = f"{len(indices):,} {short_list(indices)}"
+    others = sorted(set(range(n)) - set(indices))
+    if "..." in shown:  # elided: the ones left out say more
+        shown += f" (all but {len(others):,} {short_list(others)})"
+    return shown
+
+
 class TraceError(Exception):
     """A trace that is not a legal run of the model, or does not show its violation."""
 
@@ -246,11 +287,13 @@ def replay_trace(data: dict, source: str) -> str:
         state = after
     words = render_steps(trace_steps(model, executed))
     if wanted is None:
-        return f"all {len(steps)} steps are legal:\n{words}"
+        return (f"all {plural(len(steps), 'step')} are legal:\n{words}" if len(steps) != 1
+                else f"its 1 step is legal:\n{words}")
     prop = BY_NAME.get(wanted)
     if prop is None:
         raise LayoutError(source, None, f"unknown property {wanted!r}; known: {', '.join(BY_NAME)}")
     if prop.holds_in(model, state):
-        raise TraceError(f"after all {len(steps)} steps {wanted} still holds: "
+        raise TraceError(f"after {'all ' if len(steps) > 1 else ''}{plural(len(steps), 'step')} "
+                         f"{wanted} still holds: "
                          "the trace does not reproduce the violation")
     return f"reproduced: {wanted} is violated after {len(steps)} legal steps:\n{words}"

@@ -10,7 +10,8 @@ from .model.layout import Layout
 from .model.protocol import Protocol, ProtocolConfig
 from .model.kernels import DEFAULT_KERNEL
 from .properties.protocol import properties_for
-from .traces import condition_words, render_steps, trace_steps
+from .traces import (condition_words, plural, render_steps, short_list, trace_steps,
+                     visits_text)
 
 VERIFY_ENGINES = ("explicit", "z3")
 
@@ -99,25 +100,26 @@ STOP_REASONS = {"max_states": "--max-states reached", "timeout": "--timeout reac
 def stop_reason(v: Verification) -> str:
     """Why an explicit search is incomplete, with the states left in its queue."""
     why = STOP_REASONS.get(v.stopped, v.stopped or "limit reached")
-    queue = f", {v.queue} states in the queue unexplored" if v.queue else ""
+    queue = f", {plural(v.queue, 'state')} in the queue unexplored" if v.queue else ""
     seconds = f" after {v.seconds:.1f} s" if v.seconds is not None else ""
     return f"{why}{seconds}{queue}"
 
 
 def render(v: Verification) -> str:
     cfg = v.model.config
-    head = (f"layout {v.model.layout.path}: {len(v.model.layout)} VMAs, walk {cfg.walk} "
-            f"visits {list(v.model.seq)}; mutant {cfg.mutant or 'none'}"
+    head = (f"layout {v.model.layout.path}: {plural(len(v.model.layout), 'VMA')}, walk {cfg.walk} "
+            f"visits {visits_text(v.model.seq, len(v.model.layout))}; mutant {cfg.mutant or 'none'}"
             f"{'; stuck writer' if cfg.stuck_writer else ''}"
             f"{'; process_mrelease' if cfg.mrelease else ''}"
             + (f"; kernel {cfg.kernel}" if cfg.kernel != DEFAULT_KERNEL else "")
-            + (f"; mlocked VMAs {list(v.model.mlocked)}" if v.model.mlocked else ""))
+            + (f"; mlocked VMAs {short_list(sorted(v.model.mlocked))}" if v.model.mlocked else ""))
     if v.engine == "z3":
         size = ("z3: Spacer inductive invariants (re-checked), BMC for shortest traces; "
                 f"{'complete' if v.complete else 'INCOMPLETE (a solver gave up or ran out of time)'}")
     else:
         reduced = (" (partial-order reduction)" if v.reduction == "por" else "")
-        size = (f"{v.engine}{reduced}: {v.states} distinct states, {v.transitions} transitions, "
+        size = (f"{v.engine}{reduced}: {v.states} distinct "
+                f"state{'' if v.states == 1 else 's'}, {plural(v.transitions, 'transition')}, "
                 f"{'complete' if v.complete else 'INCOMPLETE (' + stop_reason(v) + ')'}")
     rows = [[p.name, v.statuses[p.name],
              len(v.traces[p.name]) if p.name in v.traces else ""]

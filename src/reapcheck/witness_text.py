@@ -18,6 +18,11 @@ from dataclasses import dataclass
 from .model.walk_product import WalkProduct
 from .model.walks import ACTORS
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 step`, `2 steps` (`many`: an irregular plural): for every text output."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
 FIRST_COLLISIONS = 3  # collisions shown
 BEFORE = 2  # steps shown before each of them
 AFTER = 1  # and after
