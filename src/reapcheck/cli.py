@@ -466,7 +466,7 @@ def cmd_compare(args) -> int:
     if args.timed:
         from .timed_command import compare_timed, compare_timed_table, load_costs_arg
 
-        costs = load_costs_arg(args.costs, UsageError)  # before any work
+        costs = load_costs_arg(args.costs, UsageError, "compare")  # before any work
     names = args.layouts or bundled.names()
     layouts = [load_layout(name, args.maps_shared_rule)
                for name in names]  # every input checked before any work
