@@ -119,10 +119,7 @@ def cmd_export(args, load_layout, usage_error) -> int:
                                        source)
     except ExportError as err:
         raise usage_error(f"reapcheck export: {err}") from None
-    if args.out:
-        outputs.write_file(args.out, export.text)
-    else:
-        sys.stdout.write(export.text)
+    outputs.emit(args.out, export.text)
     return 0
 
 
@@ -143,8 +140,5 @@ def cmd_import_trail(args) -> int:
         print(f"reapcheck: {err}", file=sys.stderr)
         return 1
     text = json.dumps(trace, indent=1) + "\n"
-    if args.out:
-        outputs.write_file(args.out, text)
-    else:
-        sys.stdout.write(text)
+    outputs.emit(args.out, text)
     return 0

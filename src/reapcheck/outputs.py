@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import stat
 import tempfile
 
@@ -83,6 +84,14 @@ def write_files(files: list[tuple[str, str | bytes]]) -> None:
 
 def write_file(path: str, text: str) -> None:
     write_files([(path, text)])
+
+
+def emit(path: str | None, text: str) -> None:
+    """`text` to the file `path` (written as write_file does), or to stdout without one."""
+    if path:
+        write_file(path, text)
+    else:
+        sys.stdout.write(text)
 
 
 def _write_temporary(path: str, text: str) -> str:

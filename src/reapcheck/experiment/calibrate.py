@@ -463,10 +463,7 @@ def command(args, load_layout) -> int:
         check = kernel_check(costs, recorded, load_layout)
         data["check"] = check_summary(check)
     text = json.dumps(data, indent=1) + "\n"
-    if args.out:
-        outputs.write_file(args.out, text)
-    else:
-        print(text, end="")
+    outputs.emit(args.out, text)
     return 0
 
 

@@ -77,8 +77,5 @@ def command(args, load_layout) -> int:
         raise LayoutError(args.costs, None, str(err).removeprefix(f"{args.costs}: ")) from None
     data = timed_check(costs, args.timed_check, load_layout)
     text = json.dumps(data, indent=1) + "\n"
-    if args.out:
-        outputs.write_file(args.out, text)
-    else:
-        print(text, end="")
+    outputs.emit(args.out, text)
     return 0
